@@ -1,0 +1,58 @@
+"""`nnlab <command>`: dispatches to the Hydra app or to a tool. No torch import on the fast paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """usage: nnlab <command> [args]
+
+commands:
+  train [overrides]     train one run, or a sweep with -m (Hydra: --help, --cfg job, --info, -sc)
+  validate [overrides]  check a configuration without loading data or torch
+  list [group]          the choices of every config group (or of one)
+
+examples:
+  nnlab train model=mlp activation=mish init=kaiming_normal optimizer=adamw
+  nnlab train -m activation=relu,mish init=kaiming_normal,xavier_uniform data=xor
+  nnlab list activation
+"""
+
+
+def _hydra_train(args: list[str]) -> None:
+    """Hand `args` to the Hydra app, with `train` removed from argv (and from COMP_LINE for completion)."""
+    line = os.environ.get("COMP_LINE")
+    if line is not None:
+        words = line.split(" ")
+        if len(words) > 1 and words[1] == "train":
+            os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+            if "COMP_POINT" in os.environ:
+                os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
+    sys.argv = [sys.argv[0], *args]
+    from nnlab.app import train
+
+    train()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return
+    command, rest = args[0], args[1:]
+    if command in ("-sc", "--shell-completion") or command.startswith("--shell-completion="):
+        _hydra_train(args)  # the installed completion script calls `nnlab -sc query=bash`
+    elif command == "train":
+        _hydra_train(rest)
+    elif command == "list":
+        from nnlab.listing import print_choices
+
+        sys.exit(print_choices(rest[0] if rest else None))
+    elif command == "validate":
+        from nnlab.compose import validate_command
+
+        sys.exit(validate_command(rest))
+    else:
+        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,60 @@
+"""One Hydra job (imported lazily: it pulls in torch): validate, run, and turn every known failure into a clear message and exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from nnlab.errors import ConfigError
+from nnlab.loop import Interrupted, NonFinite
+from nnlab.runner import run
+from nnlab.tracker import Tracker
+from nnlab.validation import validate
+
+log = logging.getLogger("nnlab")
+EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """Returns the monitored validation metric (for sweepers); exits with a code in a single run."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    console = Console(stderr=True)
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        validate(plain)
+        lg = plain["logger"]
+        tracker = Tracker(run_dir, tensorboard=lg["tensorboard"], progress=lg["progress"],
+                          histogram_every_n_epochs=lg["histogram_every_n_epochs"])
+        resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
+        try:
+            metrics = run(plain, run_dir, dict(hc.runtime.choices), tracker, resume=resume)
+        finally:
+            tracker.close()
+    except ConfigError as e:
+        return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
+    except NonFinite as e:
+        return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
+    except Interrupted as e:
+        console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
+                      f"  nnlab train resume={run_dir}")
+        sys.exit(EXIT_INTERRUPTED)
+    monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
+    return metrics.get(f"final/best_{monitor}")
+
+
+def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
+    """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
+    console.print(f"[bold red]{title}:[/] {message}")
+    log.error("%s: %s", title, message)
+    if multirun:
+        (run_dir / "error.txt").write_text(f"{title}: {message}\n")
+        return None
+    sys.exit(code)

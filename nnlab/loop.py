@@ -1,0 +1,276 @@
+"""The training loop, read top to bottom as in the chapter's anatomy.
+
+per step:  zero_grad -> forward (autocast) -> loss (+ L1) -> scaled backward -> unscale -> clip -> step
+per epoch: validate -> scheduler -> best/last checkpoint -> early stopping -> tracker
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nnlab.checkpoint import save_atomic
+from nnlab.data import DataBundle, Split, ordered_batches
+from nnlab.data.augment import random_affine
+from nnlab.devices import Precision
+from nnlab.losses import Objective
+from nnlab.optim import Schedule
+from nnlab.seeding import rng_state, set_rng_state
+from nnlab.tracker import Tracker
+
+
+class Interrupted(Exception):
+    """Ctrl-C / SIGTERM: the step finished, last.pt is saved."""
+
+
+class NonFinite(Exception):
+    """A NaN/inf loss or gradient; the message is the diagnosis."""
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    seed: int
+    clip_mode: str = "none"
+    clip_max: float = 1.0
+    log_every: int = 50
+    limit_train_batches: int = 0
+    l1: float = 0.0
+    augment: bool = False
+    patience: int = 0
+    monitor: str = "val/loss"
+    mode: str = "min"
+    checkpoint: bool = True
+
+
+@dataclass
+class Pipeline:
+    """Everything `runner.build()` assembled; `fit()` only reads the config values in `settings`."""
+
+    data: DataBundle
+    model: nn.Module
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    precision: Precision
+    settings: TrainSettings
+    run_dir: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches done in the current epoch (non-zero only after an interrupt)
+    global_step: int = 0
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    elapsed: float = 0.0
+    accum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss sum, correct, seen
+    shuffle_state: Tensor | None = None  # shuffle generator state at the start of the current epoch
+
+
+@torch.no_grad()
+def evaluate(p: Pipeline, split: Split) -> dict[str, float]:
+    """Mean loss and accuracy over `split` in eval mode (dropout off, BatchNorm running stats)."""
+    was_training = p.model.training
+    p.model.eval()
+    loss_sum = torch.zeros((), device=split.y.device)
+    correct = torch.zeros((), device=split.y.device, dtype=torch.long)
+    for xb, yb in ordered_batches(split, p.settings.eval_batch_size):
+        with p.precision.autocast():
+            out = p.model(xb)
+            loss_sum += p.objective(out, yb).float() * len(yb)
+        correct += (p.objective.predict(out) == yb).sum()
+    p.model.train(was_training)
+    n = max(1, len(split))
+    return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
+
+
+def _batches(split: Split, batch_size: int, generator: torch.Generator, start: int) -> Iterator[tuple[Tensor, Tensor]]:
+    perm = torch.randperm(len(split), generator=generator, device=generator.device)
+    for begin in range(start * batch_size, len(split), batch_size):
+        idx = perm[begin:begin + batch_size]
+        yield split.x[idx], split.y[idx]
+
+
+def _grad_norm(model: nn.Module) -> Tensor:
+    grads = [q.grad.detach().norm() for q in model.parameters() if q.grad is not None]
+    return torch.stack(grads).norm() if grads else torch.zeros(())
+
+
+def _diagnose(p: Pipeline, what: str, step_from: int, step_to: int) -> str:
+    bad = [name for name, q in p.model.named_parameters()
+           if not torch.isfinite(q).all() or (q.grad is not None and not torch.isfinite(q.grad).all())]
+    lr = p.schedule.lr
+    return (
+        f"non-finite {what} between steps {step_from} and {step_to} "
+        f"(non-finite parameters or gradients: {', '.join(bad[:6]) or 'none yet'}). Likely causes, from the "
+        f"chapter's debugging table: a learning rate too high (optimizer.lr is {lr:g}; try 10x lower), "
+        f"bad inputs (NaN/inf in the data: run `nnlab doctor`), exploding gradients (add "
+        f"trainer.clip.mode=norm trainer.clip.max=1.0). checkpoints/last.pt holds the last good epoch."
+    )
+
+
+class _StopRequest:
+    """First SIGINT/SIGTERM asks the loop to stop after the current step; a second one kills."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. some launchers): no graceful stop
+                pass
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def checkpoint_state(p: Pipeline, st: LoopState, aug_gen: torch.Generator) -> dict[str, Any]:
+    return {
+        "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+        "schedule": p.schedule.state_dict(), "scaler": p.precision.scaler.state_dict(),
+        "rng": rng_state(), "aug_gen": aug_gen.get_state(), "shuffle_state": st.shuffle_state,
+        "loop": {k: v for k, v in vars(st).items() if k != "shuffle_state"}, "config": p.config,
+    }
+
+
+def restore(p: Pipeline, state: dict[str, Any], aug_gen: torch.Generator) -> LoopState:
+    p.model.load_state_dict(state["model"])
+    p.optimizer.load_state_dict(state["optimizer"])
+    p.schedule.load_state_dict(state["schedule"])
+    p.precision.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    aug_gen.set_state(state["aug_gen"])
+    return LoopState(**state["loop"], shuffle_state=state["shuffle_state"])
+
+
+def _save(p: Pipeline, st: LoopState, aug_gen: torch.Generator, name: str) -> None:
+    if p.settings.checkpoint:
+        save_atomic(checkpoint_state(p, st, aug_gen), p.run_dir / "checkpoints" / name)
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> LoopState:
+    """Train for `settings.epochs`; returns the loop state (checkpoints written on the way)."""
+    s, model, device = p.settings, p.model, p.data.train.y.device
+    shuffle_gen = torch.Generator(device=device).manual_seed(s.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(s.seed + 1)
+    st = restore(p, resume, aug_gen) if resume else LoopState()
+    n_batches = math.ceil(len(p.data.train) / s.batch_size)
+    if s.limit_train_batches:
+        n_batches = min(n_batches, s.limit_train_batches)
+    weights = [q for name, q in model.named_parameters() if q.ndim > 1] if s.l1 else []
+    tracker.begin(s.epochs, st.epoch)
+    with _StopRequest() as stop:
+        while st.epoch < s.epochs:
+            if st.shuffle_state is not None:  # start of this epoch's permutation (exact resume)
+                shuffle_gen.set_state(st.shuffle_state)
+            st.shuffle_state = shuffle_gen.get_state()
+            if st.batch == 0:
+                st.accum = [0.0, 0.0, 0.0]
+            model.train()
+            tracker.begin_epoch(n_batches)
+            loss_sum = torch.tensor(st.accum[0], device=device)
+            correct = torch.tensor(st.accum[1], device=device)
+            seen = st.accum[2]
+            t0, t_log, seen_log, step_log = time.perf_counter(), time.perf_counter(), 0, st.global_step
+            grad_norm = None
+            for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch):
+                if st.batch >= n_batches:
+                    break
+                if s.augment and xb.ndim == 4:
+                    xb = random_affine(xb, aug_gen)
+                p.optimizer.zero_grad(set_to_none=True)
+                with p.precision.autocast():
+                    out = model(xb)
+                    loss = p.objective(out, yb)
+                    if weights:
+                        loss = loss + s.l1 * sum(w.abs().sum() for w in weights)
+                scaler = p.precision.scaler
+                scaler.scale(loss).backward()
+                if s.clip_mode != "none":
+                    scaler.unscale_(p.optimizer)
+                    if s.clip_mode == "norm":
+                        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), s.clip_max)
+                    else:
+                        nn.utils.clip_grad_value_(model.parameters(), s.clip_max)
+                scaler.step(p.optimizer)
+                scaler.update()
+                p.schedule.after_step()
+                # running epoch metrics stay on the device: no host sync in the hot loop
+                loss_sum += loss.detach().float() * len(yb)
+                correct += (p.objective.predict(out.detach()) == yb).sum()
+                seen += len(yb)
+                st.batch += 1
+                st.global_step += 1
+                if st.global_step % s.log_every == 0 or stop.signal is not None:
+                    loss_now = loss.item()  # the one sync per log interval
+                    if not math.isfinite(loss_now) or not torch.isfinite(loss_sum):
+                        raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
+                    gn = grad_norm if grad_norm is not None else _grad_norm(model)
+                    if not torch.isfinite(gn) and not scaler.is_enabled():
+                        raise NonFinite(_diagnose(p, "gradient", step_log + 1, st.global_step))
+                    now = time.perf_counter()
+                    tracker.step(st.global_step, st.batch, {
+                        "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
+                        "perf/samples_per_s": (seen - seen_log) / max(now - t_log, 1e-9),
+                    })
+                    t_log, seen_log, step_log = now, seen, st.global_step
+                if stop.signal is not None:
+                    st.accum = [loss_sum.item(), correct.item(), seen]
+                    st.elapsed += time.perf_counter() - t0
+                    _save(p, st, aug_gen, "last.pt")
+                    raise Interrupted(signal.Signals(stop.signal).name)
+            st.shuffle_state = shuffle_gen.get_state()  # the next epoch starts here
+            train_loss, train_acc = loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1)
+            if not math.isfinite(train_loss):
+                raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
+            st.elapsed += time.perf_counter() - t0
+            val = evaluate(p, p.data.val)
+            metrics = {"train/loss": train_loss, "train/acc": train_acc, "val/loss": val["loss"],
+                       "val/acc": val["acc"], "lr": p.schedule.lr}
+            st.epoch, st.batch = st.epoch + 1, 0
+            p.schedule.after_epoch(metrics.get(s.monitor, val["loss"]))
+            tracker.end_epoch(st.epoch, st.global_step, metrics)
+            tracker.histograms(st.epoch, {
+                **{f"weights/{n}": q.detach() for n, q in model.named_parameters()},
+                **{f"grads/{n}": q.grad.detach() for n, q in model.named_parameters() if q.grad is not None},
+            })
+            if _improved(metrics[s.monitor], st.best, s.mode):
+                st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
+                _save(p, st, aug_gen, "best.pt")
+            else:
+                st.bad_epochs += 1
+            _save(p, st, aug_gen, "last.pt")
+            if s.patience and st.bad_epochs >= s.patience:
+                tracker.info(f"early stopping: {s.monitor} has not improved for {s.patience} epochs "
+                             f"(best {st.best:.4f} at epoch {st.best_epoch})")
+                break
+    tracker.end()
+    return st

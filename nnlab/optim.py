@@ -1,0 +1,102 @@
+"""OPTIMIZERS and SCHEDULERS (with optional linear warm-up), built from plain arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler as lrs
+
+from nnlab.errors import ConfigError, choose
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": lambda params, lr, weight_decay=0.0, momentum=0.0, nesterov=False, dampening=0.0: torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening, weight_decay=weight_decay),
+    "adam": lambda params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.Adam(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
+    "adamw": lambda params, lr, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8: torch.optim.AdamW(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
+    "radam": lambda params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.RAdam(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
+    "rmsprop": lambda params, lr, weight_decay=0.0, alpha=0.99, momentum=0.0, eps=1e-8: torch.optim.RMSprop(
+        params, lr=lr, alpha=alpha, momentum=momentum, eps=eps, weight_decay=weight_decay),
+}
+
+
+def build_optimizer(name: str, params: Iterable[nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
+    ctor = choose(OPTIMIZERS, name, "optimizer")
+    try:
+        return ctor(params, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"optimizer {name!r}: {e}") from None
+
+
+class Schedule:
+    """One learning-rate policy: per-step (warm-up, cosine, onecycle) or per-epoch (step, plateau)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, main: Any, *, per_step: bool,
+                 warmup: lrs.LinearLR | None, warmup_steps: int) -> None:
+        self.optimizer, self.main, self.per_step = optimizer, main, per_step
+        self.warmup, self.warmup_steps, self.steps = warmup, warmup_steps, 0
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def after_step(self) -> None:
+        self.steps += 1
+        if self.warmup is not None and self.steps <= self.warmup_steps:
+            self.warmup.step()
+        elif self.per_step and self.main is not None:
+            self.main.step()
+
+    def after_epoch(self, monitored: float) -> None:
+        if self.per_step or self.main is None or self.steps <= self.warmup_steps:
+            return
+        if isinstance(self.main, lrs.ReduceLROnPlateau):
+            self.main.step(monitored)
+        else:
+            self.main.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps,
+                "main": self.main.state_dict() if self.main is not None else None,
+                "warmup": self.warmup.state_dict() if self.warmup is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = state["steps"]
+        if self.main is not None:
+            self.main.load_state_dict(state["main"])
+        if self.warmup is not None:
+            self.warmup.load_state_dict(state["warmup"])
+
+
+SCHEDULERS: dict[str, Callable[..., tuple[Any, bool]]] = {
+    "none": lambda opt, total_steps, epochs, steps_per_epoch: (None, False),
+    "step": lambda opt, total_steps, epochs, steps_per_epoch, step_size=10, gamma=0.1: (
+        lrs.StepLR(opt, step_size=step_size, gamma=gamma), False),
+    "cosine": lambda opt, total_steps, epochs, steps_per_epoch, eta_min=0.0: (
+        lrs.CosineAnnealingLR(opt, T_max=max(1, total_steps), eta_min=eta_min), True),
+    "onecycle": lambda opt, total_steps, epochs, steps_per_epoch, max_lr=0.01, pct_start=0.3: (
+        lrs.OneCycleLR(opt, max_lr=max_lr, total_steps=max(2, total_steps), pct_start=pct_start), True),
+    "plateau": lambda opt, total_steps, epochs, steps_per_epoch, mode="min", factor=0.1, patience=2: (
+        lrs.ReduceLROnPlateau(opt, mode=mode, factor=factor, patience=patience), False),
+}
+
+
+def build_schedule(name: str, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
+                   warmup_epochs: float = 0.0, **params: Any) -> Schedule:
+    """`name` over `epochs`, after `warmup_epochs` of linear warm-up from 1% of the base lr."""
+    ctor = choose(SCHEDULERS, name, "scheduler")
+    if warmup_epochs and name == "onecycle":
+        raise ConfigError("scheduler 'onecycle' has its own warm-up (pct_start); set scheduler.warmup_epochs=0")
+    warmup_steps = round(warmup_epochs * steps_per_epoch)
+    warmup = lrs.LinearLR(optimizer, start_factor=0.01, total_iters=warmup_steps) if warmup_steps else None
+    try:
+        main, per_step = ctor(optimizer, epochs * steps_per_epoch - warmup_steps, epochs, steps_per_epoch,
+                              **params)
+    except TypeError as e:
+        raise ConfigError(f"scheduler {name!r}: {e}") from None
+    return Schedule(optimizer, main, per_step=per_step, warmup=warmup, warmup_steps=warmup_steps)

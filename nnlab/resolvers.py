@@ -1,0 +1,61 @@
+"""OmegaConf resolvers used by configs/train.yaml (registered before Hydra composes)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from nnlab.errors import ConfigError
+from nnlab.paths import default_data_root
+
+OUTPUTS = Path("outputs")
+
+
+def latest_run(root: Path = OUTPUTS) -> Path:
+    """The most recently written run folder under `root` that holds checkpoints/last.pt."""
+    found = sorted(root.glob("**/checkpoints/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ConfigError(f"resume=latest: no run with checkpoints/last.pt under {root.resolve()}")
+    return found[-1].parent.parent
+
+
+def resume_dir(resume: str) -> Path:
+    path = latest_run() if resume == "latest" else Path(resume)
+    if not (path / "checkpoints" / "last.pt").is_file():
+        raise ConfigError(f"resume={resume}: {path} holds no checkpoints/last.pt to resume from")
+    return path
+
+
+def run_dir(resume: str | None) -> str:
+    """A fresh dated folder (suffixed if that second is taken), or the folder being resumed."""
+    if resume not in (None, "", "None", "null"):
+        return str(resume_dir(str(resume)))
+    base = OUTPUTS / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
+    path, n = base, 1
+    while path.exists():
+        path, n = base.with_name(f"{base.name}_{n}"), n + 1
+    return str(path)
+
+
+def output_subdir(resume: str | None) -> str | None:
+    """Keep the original .hydra/ of a resumed run: Hydra writes none on resume."""
+    return ".hydra" if resume in (None, "", "None", "null") else None
+
+
+def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = None) -> str:
+    """Sweep job folder named by its overrides ('/' made safe), plus the seed when seeds are swept."""
+    name = re.sub(r"[/\\:]", "_", override_dirname)
+    seeds = [o.split("=", 1)[1] for o in (task_overrides or []) if o.startswith("trainer.seed=")]
+    if seeds:
+        name = f"{name},seed={seeds[0]}" if name else f"seed={seeds[0]}"
+    return name or f"job{num}"
+
+
+def register() -> None:
+    for name, fn in (("nnlab_run_dir", run_dir), ("nnlab_output_subdir", output_subdir),
+                     ("nnlab_job_dir", job_dir), ("nnlab_data_root", default_data_root)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=name == "nnlab_run_dir")

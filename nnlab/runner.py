@@ -1,0 +1,123 @@
+"""Config in, Pipeline out: the one place that reads the config; everything below takes plain arguments."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nnlab.activations import activation_factory
+from nnlab.checkpoint import load_checkpoint
+from nnlab.data import build_data
+from nnlab.devices import build_precision, resolve_device
+from nnlab.inits import init_layers
+from nnlab.loop import Pipeline, TrainSettings, evaluate, fit
+from nnlab.losses import build_objective
+from nnlab.models import build_model
+from nnlab.optim import build_optimizer, build_schedule
+from nnlab.seeding import seed_everything
+from nnlab.tracker import Tracker
+from nnlab.verdict import verdicts
+
+
+def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def settings_from(cfg: dict[str, Any]) -> TrainSettings:
+    t, reg = cfg["trainer"], cfg["regularizer"]
+    return TrainSettings(
+        epochs=t["epochs"], batch_size=t["batch_size"], eval_batch_size=t["eval_batch_size"], seed=t["seed"],
+        clip_mode=t["clip"]["mode"], clip_max=t["clip"]["max"], log_every=max(1, t["log_every_n_steps"]),
+        limit_train_batches=t["limit_train_batches"], l1=reg["l1"], augment=reg["augment"],
+        patience=reg["early_stopping"]["patience"], monitor=reg["early_stopping"]["monitor"],
+        mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True),
+    )
+
+
+def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
+    """Data, model, loss, optimizer, schedule and precision from a plain (resolved) config dict."""
+    t = cfg["trainer"]
+    seed_everything(t["seed"], t["deterministic"])
+    if t.get("threads"):
+        torch.set_num_threads(t["threads"])
+    device = resolve_device(cfg["device"]["name"])
+    data = build_data(**cfg["data"]).to(device)
+    objective = build_objective(**cfg["loss"], num_classes=data.num_classes, pairs=data.kind == "pairs")
+    act_name = cfg["activation"]["name"]
+    act_params = _without(cfg["activation"], "name")
+    model = build_model(cfg["model"]["name"], input_shape=data.input_shape, out_units=objective.out_units,
+                        data_kind=data.kind, act=activation_factory(act_name, **act_params),
+                        **_without(cfg["model"], "name"))
+    init = cfg["init"]
+    init_layers(model, init["name"], activation=act_name, negative_slope=act_params.get("negative_slope", 0.01),
+                **_without(init, "name"))
+    model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not t["deterministic"]
+        if data.kind == "image":
+            model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg["optimizer"]["name"], model.parameters(), **_without(cfg["optimizer"], "name"))
+    steps = math.ceil(len(data.train) / t["batch_size"])
+    if t["limit_train_batches"]:
+        steps = min(steps, t["limit_train_batches"])
+    schedule = build_schedule(cfg["scheduler"]["name"], optimizer, epochs=t["epochs"], steps_per_epoch=steps,
+                              **_without(cfg["scheduler"], "name"))
+    if t["compile"]:
+        model = torch.compile(model)
+    return Pipeline(data=data, model=model, objective=objective, optimizer=optimizer, schedule=schedule,
+                    precision=build_precision(t["amp"], device), settings=settings_from(cfg), run_dir=run_dir,
+                    config=cfg)
+
+
+def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
+    """Flat hyperparameters, the same keys in every run: group choices plus every leaf value."""
+    flat: dict[str, Any] = {f"choice/{k}": str(v) for k, v in sorted(choices.items()) if not k.startswith("hydra")}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        elif isinstance(node, bool) or node is None or isinstance(node, (str, list, tuple)):
+            flat[prefix] = str(node)
+        else:
+            flat[prefix] = node
+
+    walk("", {k: v for k, v in cfg.items() if k not in ("resume",)})
+    flat.pop("data.root", None)
+    return flat
+
+
+def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
+        resume: Path | None = None) -> dict[str, float]:
+    """Build, train, test; write metrics.json and hparams. Returns the final metrics."""
+    state = load_checkpoint(resume) if resume else None
+    if state is not None:
+        cfg = state["config"]  # the run continues with the config it started with
+    p = build(cfg, run_dir)
+    tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
+                        "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",
+                        "train/val/test": f"{len(p.data.train)}/{len(p.data.val)}/{len(p.data.test)}"})
+    if p.precision.note:
+        tracker.warn(p.precision.note)
+    if state is not None:
+        tracker.info(f"resuming from {resume} (epoch {state['loop']['epoch']}, "
+                     f"step {state['loop']['global_step']})")
+    t0 = time.perf_counter()
+    with torch.autograd.set_detect_anomaly(bool(cfg["trainer"]["detect_anomaly"])):
+        st = fit(p, tracker, state)
+    if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
+        p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+        tracker.info(f"restored the best weights (epoch {st.best_epoch}) for the final scores")
+    metrics = {f"final/{split}_{k}": v for split, part in
+               (("train", p.data.train), ("val", p.data.val), ("test", p.data.test))
+               for k, v in evaluate(p, part).items()}
+    metrics.update({"final/epochs": float(st.epoch), "final/train_seconds": st.elapsed,
+                    "final/best_" + p.settings.monitor.replace("/", "_"): float(st.best or 0.0)})
+    tracker.hparams(hparams_of(cfg, choices), metrics)
+    tracker.summary(metrics, verdicts(cfg, metrics),
+                    {"run_dir": str(run_dir), "wall_seconds": time.perf_counter() - t0})
+    return metrics

@@ -1,0 +1,173 @@
+"""Whole-config checks before any data is loaded: types, ranges, choices and cross-field rules.
+
+Torch-free, so `nnlab validate` is instant. Every problem is collected; one ConfigError lists them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nnlab.errors import ConfigError
+from nnlab.paths import config_dir
+
+GROUPS = ("data", "model", "activation", "init", "loss", "optimizer", "scheduler", "device")
+IMAGE_DATA = ("mnist", "fashion_mnist")
+PAIR_DATA = ("mnist_pairs", "fashion_pairs")
+MONITORS = ("val/loss", "val/acc", "train/loss", "train/acc")
+
+
+def group_choices(group: str) -> list[str]:
+    """Valid names of a config group: its YAML files (file name = registry key)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+class _Checks:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg, self.problems = cfg, []
+
+    def get(self, key: str) -> Any:
+        node: Any = self.cfg
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return _MISSING
+            node = node[part]
+        return node
+
+    def check(self, key: str, ok: Callable[[Any], bool], allowed: str) -> None:
+        value = self.get(key)
+        if value is _MISSING:
+            return
+        try:
+            good = ok(value)
+        except TypeError:
+            good = False
+        if not good:
+            self.problems.append(f"{key}={value!r}: {allowed}")
+
+    def number(self, key: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+               hi_open: bool = False, integer: bool = False) -> None:
+        kind = "an integer" if integer else "a number"
+        parts = [f"{'>' if lo_open else '≥'} {lo}" if lo is not None else "",
+                 f"{'<' if hi_open else '≤'} {hi}" if hi is not None else ""]
+        allowed = f"must be {kind}" + (f" {' and '.join(p for p in parts if p)}" if any(parts) else "")
+
+        def ok(v: Any) -> bool:
+            if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+                return False
+            return ((lo is None or (v > lo if lo_open else v >= lo))
+                    and (hi is None or (v < hi if hi_open else v <= hi)))
+
+        self.check(key, ok, allowed)
+
+    def one_of(self, key: str, choices: tuple[str, ...] | list[str]) -> None:
+        self.check(key, lambda v: v in choices, f"choose one of: {', '.join(choices)}")
+
+    def flag(self, key: str) -> None:
+        self.check(key, lambda v: isinstance(v, bool), "must be true or false")
+
+
+_MISSING = object()
+
+
+def problems(cfg: dict[str, Any]) -> list[str]:
+    """Every problem in `cfg` (a resolved plain dict), as 'key=value: what is allowed' lines."""
+    c = _Checks(cfg)
+    for group in GROUPS:
+        c.one_of(f"{group}.name", group_choices(group))
+    # trainer
+    for key in ("epochs", "batch_size", "eval_batch_size", "log_every_n_steps"):
+        c.number(f"trainer.{key}", 1, integer=True)
+    for key in ("limit_train_batches", "threads", "seed"):
+        c.number(f"trainer.{key}", 0, integer=True)
+    c.one_of("trainer.clip.mode", ("none", "norm", "value"))
+    c.number("trainer.clip.max", 0, lo_open=True)
+    for key in ("amp", "deterministic", "compile", "detect_anomaly"):
+        c.flag(f"trainer.{key}")
+    # optimizer
+    c.number("optimizer.lr", 0, lo_open=True)
+    c.number("optimizer.weight_decay", 0)
+    c.number("optimizer.momentum", 0, 1, hi_open=True)
+    c.number("optimizer.alpha", 0, 1, lo_open=True, hi_open=True)
+    c.check("optimizer.betas", lambda b: len(b) == 2 and all(0 <= x < 1 for x in b),
+            "must be two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if c.get("optimizer.nesterov") is True and c.get("optimizer.momentum") in (0, 0.0):
+        c.problems.append("optimizer.nesterov=True: Nesterov momentum needs optimizer.momentum > 0")
+    # model
+    c.number("model.dropout", 0, 1, hi_open=True)
+    c.flag("model.batchnorm")
+    for key in ("hidden", "channels"):
+        c.check(f"model.{key}", lambda v: isinstance(v, list) and len(v) > 0 and all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v),
+            "must be a non-empty list of positive integers, e.g. [256, 128]")
+    for key in ("width", "depth", "embedding", "head"):
+        c.number(f"model.{key}", 1, integer=True)
+    c.number("model.blocks", 0, integer=True)
+    # init
+    c.one_of("init.mode", ("fan_in", "fan_out"))
+    c.one_of("init.nonlinearity", ("auto", "relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"))
+    c.number("init.std", 0, lo_open=True)
+    c.check("init.bias", lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+            "must be a number, or null to keep PyTorch's bias")
+    # activation / loss params
+    c.number("activation.negative_slope", 0)
+    c.number("activation.alpha", 0, lo_open=True)
+    c.number("loss.label_smoothing", 0, 1, hi_open=True)
+    c.number("loss.gamma", 0)
+    c.number("loss.margin", 0, lo_open=True)
+    c.number("loss.delta", 0, lo_open=True)
+    # scheduler
+    c.number("scheduler.warmup_epochs", 0)
+    c.number("scheduler.step_size", 1, integer=True)
+    c.number("scheduler.gamma", 0, 1, lo_open=True)
+    c.number("scheduler.factor", 0, 1, lo_open=True, hi_open=True)
+    c.number("scheduler.max_lr", 0, lo_open=True)
+    c.number("scheduler.pct_start", 0, 1, lo_open=True, hi_open=True)
+    c.one_of("scheduler.mode", ("min", "max"))
+    if c.get("scheduler.name") == "onecycle" and c.get("scheduler.warmup_epochs") not in (0, 0.0, _MISSING):
+        c.problems.append("scheduler.warmup_epochs: 'onecycle' warms up by itself (pct_start); set it to 0")
+    epochs, warm = c.get("trainer.epochs"), c.get("scheduler.warmup_epochs")
+    if isinstance(epochs, int) and isinstance(warm, (int, float)) and epochs >= 1 and warm >= epochs:
+        c.problems.append(f"scheduler.warmup_epochs={warm!r}: must be shorter than trainer.epochs={epochs}")
+    # regularizer
+    c.number("regularizer.l1", 0)
+    c.flag("regularizer.augment")
+    c.number("regularizer.early_stopping.patience", 0, integer=True)
+    c.one_of("regularizer.early_stopping.monitor", MONITORS)
+    c.one_of("regularizer.early_stopping.mode", ("min", "max"))
+    # data
+    c.number("data.val_fraction", 0, 1, hi_open=True)
+    c.number("data.limit_train", 0, integer=True)
+    c.number("data.repeat", 1, integer=True)
+    c.number("data.noise", 0)
+    c.number("data.pairs", 2, integer=True)
+    c.one_of("data.gate", ("and", "or", "nand", "xor"))
+    _compatibility(c)
+    return c.problems
+
+
+def _compatibility(c: _Checks) -> None:
+    data, model, loss = c.get("data.name"), c.get("model.name"), c.get("loss.name")
+    if model == "siamese" and data not in PAIR_DATA:
+        c.problems.append(f"model=siamese with data={data}: a siamese net compares pairs; "
+                          f"use data={' or data='.join(PAIR_DATA)}")
+    if data in PAIR_DATA and model != "siamese":
+        c.problems.append(f"data={data} with model={model}: pair data needs model=siamese")
+    if loss == "contrastive" and model != "siamese":
+        c.problems.append(f"loss=contrastive with model={model}: the contrastive loss needs model=siamese "
+                          "and pair data")
+    if model == "cnn" and data not in IMAGE_DATA:
+        c.problems.append(f"model=cnn with data={data}: convolutions need image data; "
+                          f"use data={' or data='.join(IMAGE_DATA)}")
+    mode, monitor = c.get("regularizer.early_stopping.mode"), c.get("regularizer.early_stopping.monitor")
+    if isinstance(monitor, str) and mode in ("min", "max") and (monitor.endswith("acc") != (mode == "max")):
+        c.problems.append(f"regularizer.early_stopping.mode={mode!r}: {monitor} should be "
+                          f"{'maximized (mode=max)' if monitor.endswith('acc') else 'minimized (mode=min)'}")
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Raise one ConfigError listing every problem in `cfg`."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError(f"{len(found)} problem{'s' * (len(found) > 1)} in the configuration:\n  - "
+                          + "\n  - ".join(found))
