@@ -76,7 +76,8 @@ GAIN_FAMILY: dict[str, str] = {
 
 def activation_params(name: str) -> list[str]:
     """The keyword parameters an activation accepts."""
-    return list(inspect.signature(choose(ACTIVATIONS, name, "activation")).parameters)
+    params = inspect.signature(choose(ACTIVATIONS, name, "activation")).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "inplace"]
 
 
 def activation_factory(name: str, **params: float | str) -> Callable[[], nn.Module]:

@@ -1,4 +1,7 @@
-"""One Hydra job (imported lazily: it pulls in torch): validate, run, and turn every known failure into a clear message and exit code."""
+"""One Hydra job: validate, run, and map every known failure to a clear message and an exit code.
+
+Imported lazily by the app, since it pulls in torch.
+"""
 
 from __future__ import annotations
 

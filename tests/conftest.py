@@ -1,0 +1,33 @@
+"""Shared fixtures: the real config composed then shrunk, and small real IDX data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlab.compose import compose_config
+from nnlab.data.idx import write_idx
+
+
+@pytest.fixture
+def cfg_for():
+    """compose_config of the real config tree with the quiet logger (no bars, no histograms)."""
+    def make(*overrides: str) -> dict:
+        return compose_config(["logger=quiet", *overrides])
+    return make
+
+
+@pytest.fixture
+def fake_mnist(tmp_path: Path) -> Path:
+    """A data root holding a small MNIST in real IDX files: class c is a bright band at rows 2+2c."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 600), ("t10k", 200)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c:4 + 2 * c, :] = 250
+        write_idx(tmp_path / "MNIST" / "raw" / f"{split}-images-idx3-ubyte", images)
+        write_idx(tmp_path / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte", labels.astype(np.uint8))
+    return tmp_path

@@ -1,0 +1,71 @@
+"""Initialization schemes against their closed-form standard deviations and torch's own initializers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nnlab.errors import ConfigError
+from nnlab.inits import INITS, expected_std, init_layers
+
+
+def _layer() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(800, 400), nn.ReLU())
+
+
+@pytest.mark.parametrize("scheme", ["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+                                    "normal", "zeros"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "leaky_relu"])
+def test_std_matches_closed_form(scheme, activation):
+    """The empirical weight std is the scheme's gain/sqrt(fan) formula (within 3%)."""
+    net = _layer()
+    init_layers(net, scheme, activation=activation, negative_slope=0.2, std=0.05, bias=0.0)
+    w = net[0].weight
+    family = {"relu": "relu", "tanh": "tanh", "leaky_relu": "leaky_relu"}[activation]
+    want = expected_std(scheme, 800, 400, family=family, slope=0.2, std=0.05)
+    assert w.std().item() == pytest.approx(want, rel=0.03, abs=1e-12)
+    assert w.mean().abs().item() < 0.01 + want * 0.05
+
+
+def test_kaiming_relu_gain_is_sqrt2_over_fan_in():
+    """Kaiming for ReLU: std = sqrt(2 / fan_in), the chapter's 'modern default'."""
+    assert expected_std("kaiming_normal", 800, 400, family="relu") == pytest.approx(math.sqrt(2 / 800))
+
+
+def test_fan_out_mode():
+    net = _layer()
+    init_layers(net, "kaiming_normal", activation="relu", mode="fan_out")
+    assert net[0].weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.03)
+
+
+def test_orthogonal_is_orthogonal_times_gain():
+    net = nn.Sequential(nn.Linear(64, 64))
+    init_layers(net, "orthogonal", activation="tanh")
+    w = net[0].weight
+    gain = nn.init.calculate_gain("tanh")
+    torch.testing.assert_close(w @ w.T, gain**2 * torch.eye(64), atol=1e-4, rtol=0)
+
+
+def test_bias_value_and_default_scheme():
+    """`bias` sets every bias; `default` leaves PyTorch's own weights untouched."""
+    net = _layer()
+    before = net[0].weight.clone()
+    init_layers(net, "default", activation="relu", bias=0.01)
+    assert torch.equal(net[0].weight, before)
+    assert torch.all(net[0].bias == 0.01)
+
+
+def test_conv_layers_are_initialized():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Linear(4, 2))
+    assert init_layers(net, "zeros", activation="relu") == 2
+    assert net[0].weight.abs().sum() == 0
+
+
+def test_unknown_scheme_lists_choices():
+    with pytest.raises(ConfigError, match="unknown init 'he'; choose one of: default, kaiming_normal"):
+        init_layers(_layer(), "he", activation="relu")
+    assert "orthogonal" in INITS

@@ -1,0 +1,101 @@
+"""Real training runs through runner.run: the chapter's claims, real data, TensorBoard contents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import SHARED_DATA, needs_fashion
+from rich.console import Console
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from nnlab.runner import run
+from nnlab.tracker import Tracker
+
+
+def train(cfg, run_dir, **tracker_kw):
+    tracker = Tracker(run_dir, progress=False, console=Console(file=open("/dev/null", "w")), **tracker_kw)
+    try:
+        return run(cfg, run_dir, {"model": cfg["model"]["name"]}, tracker)
+    finally:
+        tracker.close()
+
+
+def test_mlp_solves_xor(cfg_for, tmp_path):
+    """A 2-256-2 tanh MLP fits XOR exactly with the default trainer."""
+    m = train(cfg_for("data=xor", "model=mlp", "activation=tanh"), tmp_path)
+    assert m["final/train_acc"] == 1.0 and m["final/test_acc"] == 1.0
+
+
+def test_perceptron_cannot_solve_xor(cfg_for, tmp_path, caplog):
+    """No linear boundary fits XOR: at most 3 of 4 rows, and the summary says so."""
+    caplog.set_level("INFO", logger="nnlab")
+    m = train(cfg_for("data=xor", "model=perceptron", "trainer.epochs=30"), tmp_path)
+    assert m["final/train_acc"] <= 0.75
+    assert "NOT solved: perceptron" in caplog.text and "no line separates" in caplog.text
+
+
+@pytest.mark.parametrize("gate", ["and", "or", "nand"])
+def test_perceptron_learns_linearly_separable_gates(cfg_for, tmp_path, gate):
+    m = train(cfg_for("data=gates", f"data.gate={gate}", "model=perceptron", "loss=bce_logits",
+                      "optimizer.lr=0.05", "trainer.epochs=20"), tmp_path)
+    assert m["final/train_acc"] == 1.0
+
+
+def test_run_folder_contents_and_tensorboard_tags(cfg_for, tmp_path, fake_mnist):
+    """metrics.json, last/best checkpoints and the expected scalar and histogram tags in the event file."""
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=2", "trainer.log_every_n_steps=2",
+                  "logger.histogram_every_n_epochs=1")
+    train(cfg, tmp_path, histogram_every_n_epochs=1)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"final/train_acc", "final/val_acc", "final/test_acc", "final/epochs"} <= set(metrics)
+    assert (tmp_path / "checkpoints" / "last.pt").is_file() and (tmp_path / "checkpoints" / "best.pt").is_file()
+    ea = EventAccumulator(str(tmp_path), size_guidance={"histograms": 0, "scalars": 0})
+    ea.Reload()
+    scalars = set(ea.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm", "perf/samples_per_s",
+            "train/loss_step", "final/test_acc"} <= scalars
+    assert len(ea.Scalars("val/acc")) == 2
+    hists = set(ea.Tags()["histograms"])
+    assert "weights/hidden.0.0.weight" in hists and "grads/out.weight" in hists
+
+
+def test_hparams_are_in_the_runs_own_event_file(cfg_for, tmp_path):
+    """hparams + metrics go into this run's folder (no nested run folder as add_hparams would create)."""
+    train(cfg_for("data=xor", "trainer.epochs=2"), tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in ("checkpoints",)]
+    ea = EventAccumulator(str(tmp_path))
+    ea.Reload()
+    plugin = ea.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"} <= set(plugin)
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    start = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
+    hp = start.session_start_info.hparams
+    assert hp["activation.name"].string_value == "relu" and hp["optimizer.lr"].number_value == 0.001
+    assert hp["choice/model"].string_value == "mlp"
+
+
+def test_same_seed_same_metrics(cfg_for, tmp_path, fake_mnist):
+    """Two runs of one config with one seed on CPU give identical metrics."""
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=2", "regularizer=dropout",
+                  "regularizer.augment=true")
+    a = train(cfg, tmp_path / "a")
+    b = train(cfg, tmp_path / "b")
+    a.pop("final/train_seconds"), b.pop("final/train_seconds")
+    assert a == b
+
+
+def test_amp_bf16_on_cpu_trains(cfg_for, tmp_path, fake_mnist):
+    """amp=true on CPU runs bf16 autocast (or warns and falls back to fp32) and still learns."""
+    m = train(cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=3", "trainer.amp=true",
+                      "trainer.clip.mode=norm"), tmp_path)
+    assert m["final/test_acc"] > 0.8
+
+
+@pytest.mark.slow
+@needs_fashion()
+def test_fashion_mnist_short_run_beats_80_percent(cfg_for, tmp_path):
+    """One epoch of the default MLP on the real Fashion-MNIST files scores > 80% on the official test split."""
+    m = train(cfg_for("data=fashion_mnist", f"data.root={SHARED_DATA}", "trainer.epochs=1"), tmp_path)
+    assert m["final/test_acc"] > 0.80
