@@ -19,6 +19,29 @@ examples:
 """
 
 
+def _name_jobs_by_swept_keys(args: list[str]) -> list[str]:
+    """In a sweep, exclude the constant overrides from job folder names (Hydra's override_dirname).
+
+    `-m activation=relu,mish data=xor` then names its jobs `activation=relu` and `activation=mish`.
+    """
+    if not {"-m", "--multirun"} & set(args):
+        return args
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nnlab.paths import config_dir
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    if any(a.startswith("hydra.job.config.override_dirname.exclude_keys=") for a in overrides):
+        return args
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    constant = [o.get_key_element().lstrip("+~") for o in parsed if not o.is_sweep_override()]
+    train = yaml.safe_load((config_dir() / "train.yaml").read_text())
+    base = train["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"]
+    keys = ",".join(dict.fromkeys([*base, *constant]))
+    return [*args, f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
+
+
 def _hydra_train(args: list[str]) -> None:
     """Hand `args` to the Hydra app, with `train` removed from argv (and from COMP_LINE for completion)."""
     line = os.environ.get("COMP_LINE")
@@ -28,7 +51,7 @@ def _hydra_train(args: list[str]) -> None:
             os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
             if "COMP_POINT" in os.environ:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
-    sys.argv = [sys.argv[0], *args]
+    sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(args)]
     from nnlab.app import train
 
     train()

@@ -21,7 +21,8 @@ def config_tree(cfg: Mapping[str, Any], label: str = "config") -> Tree:
     tree = Tree(f"[bold]{label}")
     for key, value in cfg.items():
         if isinstance(value, Mapping):
-            tree.add(config_tree(value, f"[cyan]{key}"))
+            name = f": [bold green]{value['name']}" if "name" in value else ""
+            tree.add(config_tree({k: v for k, v in value.items() if k != "name"}, f"[cyan]{key}{name}"))
         else:
             tree.add(f"{key}: [green]{value}")
     return tree
@@ -59,6 +60,7 @@ class Tracker:
             console=self.console, disable=not (progress and self.console.is_terminal), transient=True,
         )
         self._epoch_task = self._step_task = None
+        self.epochs = 0
 
     # -- start / progress ---------------------------------------------------------------
     def start(self, cfg: Mapping[str, Any], facts: Mapping[str, Any]) -> None:
@@ -68,6 +70,7 @@ class Tracker:
             log.info("%s: %s", key, value)
 
     def begin(self, epochs: int, start_epoch: int) -> None:
+        self.epochs = epochs
         self.progress.start()
         self._epoch_task = self.progress.add_task("epoch", total=epochs, completed=start_epoch, info="")
 
@@ -86,7 +89,9 @@ class Tracker:
                 self.writer.add_scalar(tag, value, global_step)
 
     def end_epoch(self, epoch: int, global_step: int, metrics: Mapping[str, float]) -> None:
-        log.info("epoch %d  %s", epoch, "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        m = metrics
+        log.info("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g", epoch, self.epochs,
+                 m["train/loss"], m["train/acc"], m["val/loss"], m["val/acc"], m["lr"])
         if self._epoch_task is not None:
             self.progress.update(self._epoch_task, completed=epoch,
                                  info=f"val/acc {metrics.get('val/acc', float('nan')):.4f}")

@@ -1,0 +1,105 @@
+"""The CLI as a user types it: Hydra app behaviour, run folders, sweeps, completion, fast paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import nnlab
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("**/metrics.json"))
+
+
+def test_train_xor_writes_a_complete_run_folder(tmp_path):
+    """`nnlab train data=xor model=mlp activation=tanh` solves XOR and fills its dated Hydra run folder."""
+    r = nnlab("train", "data=xor", "model=mlp", "activation=tanh", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "solved: mlp fits the XOR truth table (100% accuracy)" in r.stdout + r.stderr
+    [run] = _runs(tmp_path / "outputs")
+    assert run.parent.parent == tmp_path / "outputs"  # outputs/<date>/<time>
+    names = {p.name for p in run.iterdir()}
+    assert {".hydra", "metrics.json", "checkpoints", "train.log"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    assert json.loads((run / "metrics.json").read_text())["final/test_acc"] == 1.0
+    assert "epoch 10/10" in (run / "train.log").read_text()
+
+
+def test_perceptron_on_xor_says_it_failed(tmp_path):
+    r = nnlab("train", "data=xor", "model=perceptron", cwd=tmp_path)
+    assert r.returncode == 0
+    assert "NOT solved: perceptron" in r.stdout + r.stderr
+
+
+def test_multirun_grid_runs_four_named_jobs(tmp_path):
+    """-m with a 2x2 grid gives 4 jobs under outputs/multirun/<date>/<time>/<overrides>."""
+    r = nnlab("train", "-m", "activation=relu,mish", "init=kaiming_normal,xavier_uniform", "data=xor",
+              "trainer.epochs=2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    runs = _runs(tmp_path / "outputs" / "multirun")
+    assert sorted(p.name for p in runs) == [
+        "activation=mish,init=kaiming_normal", "activation=mish,init=xavier_uniform",
+        "activation=relu,init=kaiming_normal", "activation=relu,init=xavier_uniform"]
+
+
+def test_unknown_activation_lists_the_choices(tmp_path):
+    r = nnlab("train", "activation=relux", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "Could not find 'activation/relux'" in r.stderr
+    assert all(a in r.stderr for a in ("relu", "mish", "leaky_relu", "swish_efficient"))
+
+
+def test_all_config_problems_in_one_error_exit_2(tmp_path):
+    r = nnlab("train", "optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "3 problems in the configuration" in r.stderr and "Traceback" not in r.stderr
+    for key in ("optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0"):
+        assert key in r.stderr
+
+
+def test_hydra_flags_work(tmp_path):
+    cfg = nnlab("train", "--cfg", "job", "data=xor", "activation=mish", cwd=tmp_path)
+    assert cfg.returncode == 0 and "name: mish" in cfg.stdout and "name: xor" in cfg.stdout
+    helped = nnlab("train", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "activation: elu, gelu" in helped.stdout
+    info = nnlab("train", "--info", "searchpath", cwd=tmp_path)
+    assert info.returncode == 0 and "configs" in info.stdout
+
+
+def test_user_config_dir_adds_choices(tmp_path):
+    """--config-dir adds a user's own group options next to the shipped ones."""
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "wide.yaml").write_text("name: mlp\nhidden: [512, 512]\ndropout: 0.0\n"
+                                                          "batchnorm: false\n")
+    r = nnlab("train", "--config-dir", str(tmp_path / "mine"), "model=wide", "--cfg", "job", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "- 512" in r.stdout
+
+
+def test_shell_completion_install_and_query(tmp_path):
+    """`nnlab train -sc install=bash` prints the hook; the hook's query completes after the `train` word."""
+    install = nnlab("train", "-sc", "install=bash", cwd=tmp_path)
+    assert install.returncode == 0 and "hydra_bash_completion" in install.stdout
+    line = "nnlab train activation=mi"
+    query = nnlab("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": line, "COMP_POINT": str(len(line))})
+    assert query.returncode == 0, query.stderr
+    assert "activation=mish" in query.stdout
+
+
+def test_list_and_help_do_not_import_torch():
+    """The fast paths (help, list, validate) never import torch."""
+    code = ("import sys\nfrom nnlab.cli import main\n"
+            "for args in (['--help'], ['list'], ['list', 'activation'], ['validate', 'data=xor']):\n"
+            "    try:\n        main(args)\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "swish_efficient" in r.stdout and "configuration OK" in r.stdout
+
+
+def test_list_unknown_group(tmp_path):
+    r = nnlab("list", "activations", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown config group 'activations'; choose one of: activation" in r.stdout

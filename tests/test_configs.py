@@ -1,0 +1,102 @@
+"""Every shipped config choice composes, validates and builds a real pipeline; bad input is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnlab.errors import ConfigError
+from nnlab.listing import groups
+from nnlab.runner import build
+from nnlab.validation import group_choices, validate
+
+# what a choice needs beside it to be a sensible run (everything else stays at the defaults)
+COMPANIONS = {
+    ("model", "siamese"): ["data=fashion_pairs", "data.pairs=40"],
+    ("model", "cnn"): ["data=mnist"],
+    ("loss", "contrastive"): ["model=siamese", "data=fashion_pairs", "data.pairs=40"],
+    ("data", "mnist_pairs"): ["model=siamese"],
+    ("data", "fashion_pairs"): ["model=siamese", "data.pairs=40"],
+}
+SKIP_BUILD = {("device", "cuda"), ("device", "mps")}  # may be absent on the test machine
+CHOICES = [(g, c) for g in ("data", "model", "activation", "init", "loss", "optimizer", "scheduler",
+                            "regularizer", "trainer", "device", "logger") for c in group_choices(g)]
+
+
+@pytest.mark.parametrize(("group", "choice"), CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
+def test_every_choice_composes_validates_and_builds(cfg_for, tmp_path, fake_mnist, group, choice):
+    overrides = ["data=xor", f"{group}={choice}", *COMPANIONS.get((group, choice), [])]
+    cfg = cfg_for(*overrides)
+    if cfg["data"]["name"] in ("mnist", "fashion_mnist", "mnist_pairs", "fashion_pairs"):
+        cfg["data"]["root"] = str(fake_mnist)
+        if "fashion" in cfg["data"]["name"]:
+            (fake_mnist / "FashionMNIST").symlink_to(fake_mnist / "MNIST")
+    validate(cfg)
+    if (group, choice) in SKIP_BUILD:
+        return
+    p = build(cfg, tmp_path)
+    assert sum(q.numel() for q in p.model.parameters()) > 0
+    assert cfg[group]["name"] == choice if group not in ("regularizer", "trainer", "logger") else True
+
+
+def test_groups_are_listed():
+    assert {"data", "model", "activation", "init", "loss", "optimizer", "scheduler", "regularizer",
+            "trainer", "device", "experiment"} <= set(groups())
+
+
+def test_regularizer_presets_reach_their_keys(cfg_for):
+    combined = cfg_for("regularizer=combined")
+    assert combined["model"]["batchnorm"] and combined["model"]["dropout"] == 0.3
+    assert combined["optimizer"]["name"] == "sgd" and combined["optimizer"]["lr"] == 0.1
+    assert cfg_for("regularizer=l1")["regularizer"]["l1"] > 0
+    assert cfg_for("regularizer=dropout", "model.dropout=0.1")["model"]["dropout"] == 0.1  # CLI wins
+
+
+BAD = [
+    (["optimizer.lr=-1"], "optimizer.lr=-1: must be a number > 0"),
+    (["optimizer.lr=0"], "optimizer.lr=0: must be a number > 0"),
+    (["optimizer.lr=fast"], "optimizer.lr='fast': must be a number > 0"),
+    (["model.dropout=1.5"], "model.dropout=1.5: must be a number ≥ 0 and < 1"),
+    (["model.dropout=-0.1"], "model.dropout=-0.1: must be a number ≥ 0 and < 1"),
+    (["trainer.epochs=0"], "trainer.epochs=0: must be an integer ≥ 1"),
+    (["trainer.epochs=2.5"], "trainer.epochs=2.5: must be an integer ≥ 1"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0: must be an integer ≥ 1"),
+    (["model.hidden=[256,-3]"], "model.hidden=[256, -3]: must be a non-empty list of positive integers"),
+    (["model.hidden=[]"], "model.hidden=[]: must be a non-empty list of positive integers"),
+    (["trainer.clip.mode=norma"], "trainer.clip.mode='norma': choose one of: none, norm, value"),
+    (["trainer.clip.max=0"], "trainer.clip.max=0: must be a number > 0"),
+    (["trainer.amp=maybe"], "trainer.amp='maybe': must be true or false"),
+    (["optimizer=sgd", "optimizer.momentum=1.2"], "optimizer.momentum=1.2: must be a number ≥ 0 and < 1"),
+    (["optimizer=sgd", "optimizer.momentum=0", "optimizer.nesterov=true"], "Nesterov momentum needs"),
+    (["optimizer.betas=[0.9,1.5]"], "optimizer.betas=[0.9, 1.5]: must be two numbers in [0, 1)"),
+    (["optimizer.weight_decay=-1"], "optimizer.weight_decay=-1: must be a number ≥ 0"),
+    (["data.val_fraction=1"], "data.val_fraction=1: must be a number ≥ 0 and < 1"),
+    (["init=kaiming_normal", "init.mode=fan_both"], "init.mode='fan_both': choose one of: fan_in, fan_out"),
+    (["init=normal", "init.std=0"], "init.std=0: must be a number > 0"),
+    (["activation.name=relux"], "activation.name='relux': choose one of: elu, gelu, leaky_relu, mish, relu"),
+    (["scheduler=onecycle", "scheduler.warmup_epochs=1"], "'onecycle' warms up by itself"),
+    (["scheduler=cosine", "scheduler.warmup_epochs=20"], "must be shorter than trainer.epochs=10"),
+    (["loss=contrastive"], "the contrastive loss needs model=siamese"),
+    (["model=siamese"], "model=siamese with data=mnist: a siamese net compares pairs"),
+    (["data=xor", "model=cnn"], "model=cnn with data=xor: convolutions need image data"),
+    (["data=fashion_pairs"], "pair data needs model=siamese"),
+    (["regularizer.early_stopping.monitor=val/acc"], "val/acc should be maximized (mode=max)"),
+    (["regularizer.early_stopping.monitor=val/f1"], "monitor='val/f1': choose one of: val/loss, val/acc"),
+    (["loss=cross_entropy", "loss.label_smoothing=1"], "loss.label_smoothing=1: must be a number ≥ 0 and < 1"),
+    (["data=gates", "data.gate=nor"], "data.gate='nor': choose one of: and, or, nand, xor"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_input_is_named_with_what_is_allowed(cfg_for, overrides, message):
+    with pytest.raises(ConfigError) as e:
+        validate(cfg_for(*overrides))
+    assert message in str(e.value)
+
+
+def test_all_problems_in_one_error(cfg_for):
+    """The acceptance example: three problems, one error, each named."""
+    with pytest.raises(ConfigError) as e:
+        validate(cfg_for("optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0"))
+    msg = str(e.value)
+    assert msg.startswith("3 problems in the configuration")
+    assert all(k in msg for k in ("optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0"))
