@@ -1,0 +1,68 @@
+"""The in-memory dataset every loader returns, and batching by permutation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Split:
+    x: Tensor
+    y: Tensor  # int64 labels
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device, non_blocking=True), self.y.to(device, non_blocking=True))
+
+    def take(self, n: int) -> Split:
+        return Split(self.x[:n], self.y[:n])
+
+
+@dataclass
+class DataBundle:
+    """Train/val/test tensors, normalized once, plus what the model builder needs to know."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    kind: str  # "vector" | "image" | "pairs"
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample (for pairs: of one member of the pair)."""
+        shape = tuple(self.train.x.shape[1:])
+        return shape[1:] if self.kind == "pairs" else shape
+
+    def to(self, device: torch.device) -> DataBundle:
+        return DataBundle(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
+                          self.num_classes, self.kind, self.classes)
+
+
+def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    """Mini-batches in a fresh random order drawn from `generator` (on the data's device)."""
+    perm = torch.randperm(len(split), generator=generator, device=generator.device)
+    for start in range(0, len(split), batch_size):
+        idx = perm[start:start + batch_size]
+        yield split.x[idx], split.y[idx]
+
+
+def ordered_batches(split: Split, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    for start in range(0, len(split), batch_size):
+        yield split.x[start:start + batch_size], split.y[start:start + batch_size]
+
+
+def carve_validation(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[Split, Split]:
+    """A fixed random `fraction` of (x, y) held out for validation."""
+    n_val = int(round(len(y) * fraction))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    val, train = perm[:n_val], perm[n_val:]
+    return Split(x[train], y[train]), Split(x[val], y[val])
