@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from nnlab.errors import ConfigError
 from nnlab.loop import Interrupted, NonFinite
@@ -46,8 +47,9 @@ def run_job(cfg: DictConfig) -> float | None:
     except NonFinite as e:
         return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
     except Interrupted as e:
+        shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
         console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
-                      f"  nnlab train resume={run_dir}")
+                      f"  nnlab train resume={shown}", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
     return metrics.get(f"final/best_{monitor}")
@@ -55,7 +57,7 @@ def run_job(cfg: DictConfig) -> float | None:
 
 def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
     """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
-    console.print(f"[bold red]{title}:[/] {message}")
+    console.print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
     log.error("%s: %s", title, message)
     if multirun:
         (run_dir / "error.txt").write_text(f"{title}: {message}\n")

@@ -119,7 +119,8 @@ def _diagnose(p: Pipeline, what: str, step_from: int, step_to: int) -> str:
         f"(non-finite parameters or gradients: {', '.join(bad[:6]) or 'none yet'}). Likely causes, from the "
         f"chapter's debugging table: a learning rate too high (optimizer.lr is {lr:g}; try 10x lower), "
         f"bad inputs (NaN/inf in the data: run `nnlab doctor`), exploding gradients (add "
-        f"trainer.clip.mode=norm trainer.clip.max=1.0). checkpoints/last.pt holds the last good epoch."
+        f"trainer.clip.mode=norm trainer.clip.max=1.0). checkpoints/last.pt, if present, holds the last "
+        f"good epoch."
     )
 
 
@@ -197,8 +198,8 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             model.train()
             tracker.begin_epoch(n_batches)
             loss_sum = torch.tensor(st.accum[0], device=device)
-            correct = torch.tensor(st.accum[1], device=device)
-            seen = st.accum[2]
+            correct = torch.tensor(int(st.accum[1]), device=device, dtype=torch.long)
+            seen = int(st.accum[2])
             t0, t_log, seen_log, step_log = time.perf_counter(), time.perf_counter(), 0, st.global_step
             grad_norm = None
             for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch):
