@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED_DATA, needs_fashion
 
 from nnlab.data import build_data, shuffled_batches
 from nnlab.data.augment import random_affine
 from nnlab.data.idx import read_idx, write_idx
 from nnlab.data.pairs import make_pairs
 from nnlab.errors import ConfigError
+
+from helpers import SHARED_DATA, needs_fashion
 
 
 def test_idx_round_trip(tmp_path):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import SHARED_DATA, needs_fashion
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nnlab.runner import run
 from nnlab.tracker import Tracker
+
+from helpers import SHARED_DATA, needs_fashion
 
 
 def train(cfg, run_dir, **tracker_kw):
