@@ -11,6 +11,7 @@ commands:
   train [overrides]     train one run, or a sweep with -m (Hydra: --help, --cfg job, --info, -sc)
   validate [overrides]  check a configuration without loading data or torch
   list [group]          the choices of every config group (or of one)
+  compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
 
 examples:
   nnlab train model=mlp activation=mish init=kaiming_normal optimizer=adamw
@@ -53,8 +54,11 @@ def _hydra_train(args: list[str]) -> None:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
     sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(args)]
     from nnlab.app import train
+    from nnlab.callbacks import FAILED
 
     train()
+    if FAILED:  # a sweep whose other jobs finished still reports failure
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,11 +75,15 @@ def main(argv: list[str] | None = None) -> None:
         from nnlab.listing import print_choices
 
         sys.exit(print_choices(rest[0] if rest else None))
+    elif command == "compare":
+        from nnlab.compare import main as compare_main
+
+        sys.exit(compare_main(rest))
     elif command == "validate":
         from nnlab.compose import validate_command
 
         sys.exit(validate_command(rest))
     else:
-        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list\n", file=sys.stderr)
+        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list, compare\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)

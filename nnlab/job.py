@@ -6,6 +6,7 @@ Imported lazily by the app, since it pulls in torch.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rich.markup import escape
 from nnlab.errors import ConfigError
 from nnlab.loop import Interrupted, NonFinite
 from nnlab.runner import run
-from nnlab.tracker import Tracker
+from nnlab.tracker import Tracker, make_console
 from nnlab.validation import validate
 
 log = logging.getLogger("nnlab")
@@ -30,10 +31,12 @@ def run_job(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
         validate(plain)
+        if multirun and not plain["trainer"]["threads"]:
+            plain["trainer"]["threads"] = parallel_threads(hc.launcher)
         lg = plain["logger"]
         tracker = Tracker(run_dir, tensorboard=lg["tensorboard"], progress=lg["progress"],
                           histogram_every_n_epochs=lg["histogram_every_n_epochs"])
@@ -51,14 +54,28 @@ def run_job(cfg: DictConfig) -> float | None:
         console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
                       f"  nnlab train resume={shown}", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:
+        if not multirun:
+            raise
+        log.exception("job failed")  # full traceback in the job's train.log
+        return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", 1)
     monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
     return metrics.get(f"final/best_{monitor}")
+
+
+def parallel_threads(launcher: DictConfig) -> int:
+    """Threads per job when a joblib launcher runs jobs side by side: the cores split between them."""
+    n_jobs = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")) else None
+    if n_jobs is None:
+        return 0
+    cores = os.cpu_count() or 1
+    parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+    return max(1, cores // parallel)
 
 
 def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
     """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
     console.print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    log.error("%s: %s", title, message)
     if multirun:
         (run_dir / "error.txt").write_text(f"{title}: {message}\n")
         return None

@@ -29,15 +29,28 @@ def resume_dir(resume: str) -> Path:
     return path
 
 
+def claim_dir(base: Path) -> Path:
+    """Create and return `base`, or `base_1`, `base_2`, ... if taken (atomic: safe across processes)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path, n = base.with_name(f"{base.name}_{n}"), n + 1
+
+
 def run_dir(resume: str | None) -> str:
     """A fresh dated folder (suffixed if that second is taken), or the folder being resumed."""
     if resume not in (None, "", "None", "null"):
         return str(resume_dir(str(resume)))
-    base = OUTPUTS / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
-    path, n = base, 1
-    while path.exists():
-        path, n = base.with_name(f"{base.name}_{n}"), n + 1
-    return str(path)
+    return str(claim_dir(OUTPUTS / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")))
+
+
+def sweep_dir() -> str:
+    """outputs/multirun/<date>/<time>, unique even when two sweeps start in the same second."""
+    return str(claim_dir(OUTPUTS / "multirun" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")))
 
 
 def output_subdir(resume: str | None) -> str | None:
@@ -55,7 +68,8 @@ def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = 
 
 
 def register() -> None:
-    for name, fn in (("nnlab_run_dir", run_dir), ("nnlab_output_subdir", output_subdir),
+    cached = ("nnlab_run_dir", "nnlab_sweep_dir")  # resolved once; Hydra copies the cache into each job
+    for name, fn in (("nnlab_run_dir", run_dir), ("nnlab_sweep_dir", sweep_dir), ("nnlab_output_subdir", output_subdir),
                      ("nnlab_job_dir", job_dir), ("nnlab_data_root", default_data_root)):
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn, use_cache=name == "nnlab_run_dir")
+            OmegaConf.register_new_resolver(name, fn, use_cache=name in cached)

@@ -22,6 +22,8 @@ from nnlab.seeding import seed_everything
 from nnlab.tracker import Tracker
 from nnlab.verdict import verdicts
 
+_DEFAULT_THREADS = torch.get_num_threads()
+
 
 def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in keys}
@@ -42,8 +44,7 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
     """Data, model, loss, optimizer, schedule and precision from a plain (resolved) config dict."""
     t = cfg["trainer"]
     seed_everything(t["seed"], t["deterministic"])
-    if t.get("threads"):
-        torch.set_num_threads(t["threads"])
+    torch.set_num_threads(t["threads"] or _DEFAULT_THREADS)  # reset too: sweep jobs can share a process
     device = resolve_device(cfg["device"]["name"])
     data = build_data(**cfg["data"]).to(device)
     objective = build_objective(**cfg["loss"], num_classes=data.num_classes, pairs=data.kind == "pairs")
@@ -99,6 +100,7 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
         cfg = state["config"]  # the run continues with the config it started with
     p = build(cfg, run_dir)
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
+                        "threads": torch.get_num_threads(),
                         "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",
                         "train/val/test": f"{len(p.data.train)}/{len(p.data.val)}/{len(p.data.test)}"})
     if p.precision.note:

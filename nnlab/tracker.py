@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 log = logging.getLogger("nnlab")
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; wide when not a terminal, so logs and captured output keep whole lines."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def config_tree(cfg: Mapping[str, Any], label: str = "config") -> Tree:
@@ -47,7 +54,7 @@ class Tracker:
     def __init__(self, run_dir: Path, *, tensorboard: bool = True, progress: bool = True,
                  histogram_every_n_epochs: int = 1, console: Console | None = None) -> None:
         self.run_dir = run_dir
-        self.console = console or Console()
+        self.console = console or make_console()
         self.histogram_every = histogram_every_n_epochs
         self.writer = None
         if tensorboard:
