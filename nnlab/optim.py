@@ -11,24 +11,32 @@ from torch.optim import lr_scheduler as lrs
 
 from nnlab.errors import ConfigError, choose
 
+# `fast` is {"fused": True} or {"foreach": True}: one kernel for all parameters instead of a Python loop.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda params, lr, weight_decay=0.0, momentum=0.0, nesterov=False, dampening=0.0: torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening, weight_decay=weight_decay),
-    "adam": lambda params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.Adam(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
-    "adamw": lambda params, lr, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8: torch.optim.AdamW(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
-    "radam": lambda params, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.RAdam(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
-    "rmsprop": lambda params, lr, weight_decay=0.0, alpha=0.99, momentum=0.0, eps=1e-8: torch.optim.RMSprop(
-        params, lr=lr, alpha=alpha, momentum=momentum, eps=eps, weight_decay=weight_decay),
+    "sgd": lambda params, fast, lr, weight_decay=0.0, momentum=0.0, nesterov=False, dampening=0.0: torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening, weight_decay=weight_decay, **fast),
+    "adam": lambda params, fast, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.Adam(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **fast),
+    "adamw": lambda params, fast, lr, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8: torch.optim.AdamW(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **fast),
+    "radam": lambda params, fast, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8: torch.optim.RAdam(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=True),
+    "rmsprop": lambda params, fast, lr, weight_decay=0.0, alpha=0.99, momentum=0.0, eps=1e-8: torch.optim.RMSprop(
+        params, lr=lr, alpha=alpha, momentum=momentum, eps=eps, weight_decay=weight_decay, foreach=True),
 }
+
+
+def _fast_kernels(params: list[nn.Parameter]) -> dict[str, bool]:
+    """Fused kernels where torch has them for these tensors (CPU/CUDA floating point), else foreach."""
+    fusable = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return {"fused": True} if fusable else {"foreach": True}
 
 
 def build_optimizer(name: str, params: Iterable[nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
     ctor = choose(OPTIMIZERS, name, "optimizer")
+    params = list(params)
     try:
-        return ctor(params, **kwargs)
+        return ctor(params, _fast_kernels(params), **kwargs)
     except TypeError as e:
         raise ConfigError(f"optimizer {name!r}: {e}") from None
 

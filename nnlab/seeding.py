@@ -16,8 +16,10 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    # set both ways: sweep jobs may share a process, and one job's mode must not leak into the next
-    torch.use_deterministic_algorithms(deterministic)
+    # set both ways: sweep jobs may share a process, and one job's mode must not leak into the next;
+    # only on change, since the call imports torch._inductor (over a second)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     if deterministic:
         torch.backends.cudnn.benchmark = False

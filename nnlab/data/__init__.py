@@ -22,12 +22,21 @@ DATASETS: dict[str, Callable[..., DataBundle]] = {
 }
 
 
+_CACHE: dict[str, DataBundle] = {}
+
+
 def build_data(name: str, **params: Any) -> DataBundle:
+    """The dataset `name`; the last one loaded is kept, so sweep jobs sharing a process load it once."""
     loader = choose(DATASETS, name, "data")
-    try:
-        return loader(**params)
-    except TypeError as e:
-        raise ConfigError(f"data {name!r}: {e}") from None
+    key = repr((name, sorted(params.items())))
+    if key not in _CACHE:
+        try:
+            bundle = loader(**params)
+        except TypeError as e:
+            raise ConfigError(f"data {name!r}: {e}") from None
+        _CACHE.clear()
+        _CACHE[key] = bundle
+    return _CACHE[key]
 
 
 __all__ = ["DATASETS", "DataBundle", "Split", "build_data", "ordered_batches", "shuffled_batches"]
