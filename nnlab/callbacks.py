@@ -22,5 +22,27 @@ class SweepSummary(Callback):
             return
         monitor = config.get("regularizer", {}).get("early_stopping", {}).get("monitor", "val/loss")
         metric = "final/val_acc" if monitor.endswith("acc") or monitor.endswith("loss") else f"final/{monitor}"
-        print_comparison(runs, metric, f"sweep {sweep}: {len(runs)} jobs", make_console())
+        console = make_console()
+        print_comparison(runs, metric, f"sweep {sweep}: {len(runs)} jobs", console)
         FAILED[:] = failures_text(runs)
+        experiment = config.get("experiment", {}).get("name")
+        if experiment:
+            report_verdicts(experiment, runs, sweep, console)
+
+
+def report_verdicts(experiment: str, runs: list, sweep: Path, console: Any) -> None:
+    """The experiment's claims as a pass/fail table, also saved as verdict.json in the sweep folder."""
+    import json
+
+    from rich.table import Table
+
+    from nnlab.experiments import VERDICTS, as_json
+
+    verdicts = VERDICTS[experiment](runs)
+    table = Table(title=f"experiment {experiment}: the chapter's claims, measured")
+    for col in ("claim", "measured", "verdict"):
+        table.add_column(col)
+    for v in verdicts:
+        table.add_row(v.claim, v.measured, "[green]holds" if v.holds else "[red]does not hold")
+    console.print(table)
+    (sweep / "verdict.json").write_text(json.dumps(as_json(verdicts), indent=2) + "\n")

@@ -11,6 +11,7 @@ commands:
   train [overrides]     train one run, or a sweep with -m (Hydra: --help, --cfg job, --info, -sc)
   validate [overrides]  check a configuration without loading data or torch
   list [group]          the choices of every config group (or of one)
+  doctor [overrides]    the chapter's debugging protocol on the configured pipeline
   compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
 
 examples:
@@ -43,6 +44,23 @@ def _name_jobs_by_swept_keys(args: list[str]) -> list[str]:
     return [*args, f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
 
 
+def _sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
+    """`experiment=X` whose preset defines a sweep (hydra.sweeper.params) runs as a multirun without -m."""
+    if {"-m", "--multirun"} & set(args):
+        return args
+    import yaml
+
+    from nnlab.paths import config_dir
+
+    for a in args:
+        if a.startswith("experiment="):
+            path = config_dir() / "experiment" / f"{a.split('=', 1)[1]}.yaml"
+            preset = yaml.safe_load(path.read_text()) if path.is_file() else {}
+            if (preset or {}).get("hydra", {}).get("sweeper", {}).get("params"):
+                return ["-m", *args]
+    return args
+
+
 def _hydra_train(args: list[str]) -> None:
     """Hand `args` to the Hydra app, with `train` removed from argv (and from COMP_LINE for completion)."""
     line = os.environ.get("COMP_LINE")
@@ -52,7 +70,7 @@ def _hydra_train(args: list[str]) -> None:
             os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
             if "COMP_POINT" in os.environ:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
-    sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(args)]
+    sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(_sweep_if_experiment_sweeps(args))]
     from nnlab.app import train
     from nnlab.callbacks import FAILED
 
@@ -79,11 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         from nnlab.compare import main as compare_main
 
         sys.exit(compare_main(rest))
+    elif command == "doctor":
+        from nnlab.doctor_cli import doctor_command
+
+        sys.exit(doctor_command(rest))
     elif command == "validate":
         from nnlab.compose import validate_command
 
         sys.exit(validate_command(rest))
     else:
-        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list, compare\n", file=sys.stderr)
+        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list, compare, doctor\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)

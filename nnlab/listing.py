@@ -17,8 +17,8 @@ def describe(path: Path) -> str:
     """`description:` of an experiment, else the file's first comment line, else its key settings."""
     text = path.read_text()
     data = yaml.safe_load(text) or {}
-    if isinstance(data, dict) and "description" in data:
-        return str(data["description"])
+    if isinstance(data, dict) and isinstance(data.get("experiment"), dict):
+        return str(data["experiment"].get("description", ""))
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("#") and not line.startswith("# @package"):

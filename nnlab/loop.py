@@ -21,6 +21,7 @@ from nnlab.checkpoint import save_atomic
 from nnlab.data import DataBundle, Split, ordered_batches
 from nnlab.data.augment import random_affine
 from nnlab.devices import Precision
+from nnlab.diagnostics import probe
 from nnlab.losses import Objective
 from nnlab.optim import Schedule
 from nnlab.seeding import rng_state, set_rng_state
@@ -51,6 +52,7 @@ class TrainSettings:
     monitor: str = "val/loss"
     mode: str = "min"
     checkpoint: bool = True
+    activation_stats: bool = False
 
 
 @dataclass
@@ -263,6 +265,8 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
                 **{f"weights/{n}": q.detach() for n, q in model.named_parameters()},
                 **{f"grads/{n}": q.grad.detach() for n, q in model.named_parameters() if q.grad is not None},
             })
+            if s.activation_stats:
+                tracker.activations(st.epoch, st.global_step, probe(model, p.data.val.x[:256]))
             if _improved(metrics[s.monitor], st.best, s.mode):
                 st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
                 _save(p, st, aug_gen, "best.pt")

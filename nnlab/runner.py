@@ -13,6 +13,7 @@ from nnlab.activations import activation_factory
 from nnlab.checkpoint import load_checkpoint
 from nnlab.data import build_data
 from nnlab.devices import build_precision, resolve_device
+from nnlab.diagnostics import layer_stats
 from nnlab.inits import init_layers
 from nnlab.loop import Pipeline, TrainSettings, evaluate, fit
 from nnlab.losses import build_objective
@@ -37,6 +38,7 @@ def settings_from(cfg: dict[str, Any]) -> TrainSettings:
         limit_train_batches=t["limit_train_batches"], l1=reg["l1"], augment=reg["augment"],
         patience=reg["early_stopping"]["patience"], monitor=reg["early_stopping"]["monitor"],
         mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True),
+        activation_stats=cfg.get("logger", {}).get("activation_stats", False),
     )
 
 
@@ -87,7 +89,7 @@ def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
         else:
             flat[prefix] = node
 
-    walk("", {k: v for k, v in cfg.items() if k not in ("resume",)})
+    walk("", {k: v for k, v in cfg.items() if k not in ("resume", "experiment")})
     flat.pop("data.root", None)
     return flat
 
@@ -108,6 +110,10 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
     if state is not None:
         tracker.info(f"resuming from {resume} (epoch {state['loop']['epoch']}, "
                      f"step {state['loop']['global_step']})")
+    probe_x = p.data.val.x[:256]
+    init_stats = layer_stats(p.model, probe_x)
+    for i, row in enumerate(init_stats):  # a curve over depth: vanishing/exploding at a glance
+        tracker.scalar("init/activation_std_by_layer", row["std"], i)
     t0 = time.perf_counter()
     with torch.autograd.set_detect_anomaly(bool(cfg["trainer"]["detect_anomaly"])):
         st = fit(p, tracker, state)
@@ -117,6 +123,11 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
     metrics = {f"final/{split}_{k}": v for split, part in
                (("train", p.data.train), ("val", p.data.val), ("test", p.data.test))
                for k, v in evaluate(p, part).items()}
+    end_stats = layer_stats(p.model, probe_x)
+    if init_stats:
+        metrics.update({"init/activation_std_first": init_stats[0]["std"],
+                        "init/activation_std_last": init_stats[-1]["std"],
+                        "final/dead_fraction": sum(r["dead"] for r in end_stats) / len(end_stats)})
     metrics.update({"final/epochs": float(st.epoch), "final/train_seconds": st.elapsed,
                     "final/best_" + p.settings.monitor.replace("/", "_"): float(st.best or 0.0)})
     tracker.hparams(hparams_of(cfg, choices), metrics)

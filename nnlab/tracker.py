@@ -114,6 +114,16 @@ class Tracker:
         for tag, values in named.items():
             self.writer.add_histogram(tag, values, epoch)
 
+    def activations(self, epoch: int, global_step: int, outputs: list[tuple[str, Any]]) -> None:
+        """Forward-hook statistics per activation layer: output histogram and dead-unit fraction."""
+        from nnlab.diagnostics import dead_fraction
+
+        if self.writer is None:
+            return
+        for name, out in outputs:
+            self.writer.add_histogram(f"activations/{name}", out, epoch)
+            self.writer.add_scalar(f"dead_fraction/{name}", dead_fraction(out), global_step)
+
     def scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)

@@ -1,0 +1,39 @@
+"""The `nnlab doctor` command: compose, validate, build, diagnose, report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from rich.table import Table
+
+from nnlab.compose import compose_config
+from nnlab.errors import ConfigError
+from nnlab.tracker import make_console
+from nnlab.validation import validate
+
+STYLE = {"pass": "[green]pass", "warn": "[yellow]warn", "fail": "[bold red]FAIL"}
+
+
+def doctor_command(overrides: list[str]) -> int:
+    console = make_console()
+    try:
+        cfg = compose_config(overrides)
+        validate(cfg)
+        from nnlab.doctor import diagnose
+        from nnlab.runner import build
+
+        with tempfile.TemporaryDirectory() as tmp:
+            results = diagnose(build(cfg, Path(tmp)))
+    except ConfigError as e:
+        console.print(f"[bold red]configuration error:[/] {e}", soft_wrap=True, markup=False)
+        return 2
+    table = Table(title="nnlab doctor: the chapter's debugging protocol")
+    for col in ("check", "status", "detail", "fix"):
+        table.add_column(col)
+    for c in results:
+        table.add_row(c.name, STYLE[c.status], c.detail, c.fix)
+    console.print(table)
+    failed = [c for c in results if c.status == "fail"]
+    console.print(f"{len(failed)} check(s) failed" if failed else "all checks passed")
+    return 1 if failed else 0
