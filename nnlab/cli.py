@@ -21,6 +21,9 @@ examples:
 """
 
 
+COMMANDS = ("train", "validate", "list", "doctor", "compare")
+
+
 def _name_jobs_by_swept_keys(args: list[str]) -> list[str]:
     """In a sweep, exclude the constant overrides from job folder names (Hydra's override_dirname).
 
@@ -106,6 +109,6 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(validate_command(rest))
     else:
-        print(f"nnlab: unknown command {command!r}; choose one of: train, validate, list, compare, doctor\n", file=sys.stderr)
+        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
