@@ -12,6 +12,7 @@ commands:
   validate [overrides]  check a configuration without loading data or torch
   list [group]          the choices of every config group (or of one)
   doctor [overrides]    the chapter's debugging protocol on the configured pipeline
+  bench activations     time and memory of every activation, ratios against ReLU
   compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
 
 examples:
@@ -21,7 +22,7 @@ examples:
 """
 
 
-COMMANDS = ("train", "validate", "list", "doctor", "compare")
+COMMANDS = ("train", "validate", "list", "doctor", "compare", "bench")
 
 
 def _name_jobs_by_swept_keys(args: list[str]) -> list[str]:
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         from nnlab.compare import main as compare_main
 
         sys.exit(compare_main(rest))
+    elif command == "bench":
+        from nnlab.bench import main as bench_main
+
+        sys.exit(bench_main(rest))
     elif command == "doctor":
         from nnlab.doctor_cli import doctor_command
 
