@@ -1,0 +1,178 @@
+"""nnlab's runner vs a bare PyTorch loop vs the torchvision DataLoader path (vs Lightning if installed).
+
+Same model, data, seed and batch size; measured side by side in one process, interleaved, medians of
+--repeats one-epoch runs. Prints samples/s, the ratios, and the fraction of the fp32 GEMM ceiling that
+this machine reaches (measured here, not assumed).
+    python scripts/bench_runner.py [--data-root ../shared/data] [--repeats 3] [--model mlp|cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from torch import nn
+
+from nnlab.compose import compose_config
+from nnlab.loop import fit
+from nnlab.runner import build
+from nnlab.tracker import Tracker
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gemm_gflops(n: int = 1024, reps: int = 20) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def model_flops_per_sample(model: nn.Module, x: torch.Tensor) -> float:
+    """Forward + backward flops per sample (~3x the forward) from the Linear/Conv layers."""
+    flops = 0
+
+    def hook(m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        nonlocal flops
+        if isinstance(m, nn.Linear):
+            flops += 2 * m.in_features * m.out_features
+        elif isinstance(m, nn.Conv2d):
+            flops += 2 * m.weight[0].numel() * out[0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    with torch.no_grad():
+        model(x[:1])
+    for h in handles:
+        h.remove()
+    return 3.0 * flops
+
+
+def overrides(model: str, batch: int, root: str, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["data=fashion_mnist", f"data.root={root}", f"model={model}", "optimizer=adam", "trainer.epochs=1",
+            f"trainer.batch_size={batch}", "logger.progress=false", "logger.histogram_every_n_epochs=0", *extra]
+
+
+def nnlab_epoch(cfg: dict) -> float:
+    """Samples/s of one training epoch through runner.build + loop.fit, default logging (TensorBoard on)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))
+        tracker = Tracker(Path(tmp), progress=False, histogram_every_n_epochs=0, console=Console(file=open(os.devnull, "w")))
+        st = fit(p, tracker)
+        tracker.close()
+        return len(p.data.train) / st.elapsed
+
+
+def bare_epoch(cfg: dict) -> float:
+    """The loop a user would write: in-memory tensors, randperm batches, torch.optim.Adam defaults."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))  # the same data tensors and freshly initialized model
+    model, (x, y), bs = p.model, (p.data.train.x, p.data.train.y), cfg["trainer"]["batch_size"]
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"])
+    model.train()
+    t0 = time.perf_counter()
+    perm = torch.randperm(len(y))
+    for i in range(0, len(y), bs):
+        idx = perm[i:i + bs]
+        opt.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return len(y) / (time.perf_counter() - t0)
+
+
+def dataloader_epoch(cfg: dict, root: str) -> float:
+    """torchvision FashionMNIST + ToTensor/Normalize per sample + DataLoader: the tutorial path."""
+    from torchvision import datasets, transforms
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.286,), (0.353,))])
+    ds = datasets.FashionMNIST(root, train=True, transform=tf, download=False)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg["trainer"]["batch_size"], shuffle=True)
+    model, opt = p.model, torch.optim.Adam(p.model.parameters(), lr=cfg["optimizer"]["lr"])
+    t0 = time.perf_counter()
+    for xb, yb in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+    return len(ds) / (time.perf_counter() - t0)
+
+
+def lightning_epoch(cfg: dict) -> float | None:
+    try:
+        import lightning as L
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = p.model
+
+        def training_step(self, batch: tuple, _: int) -> torch.Tensor:
+            return F.cross_entropy(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=cfg["optimizer"]["lr"])
+
+    ds = torch.utils.data.TensorDataset(p.data.train.x, p.data.train.y)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg["trainer"]["batch_size"], shuffle=True)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    t0 = time.perf_counter()
+    trainer.fit(Module(), loader)
+    return len(ds) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    cfg = compose_config(overrides(args.model, 128, args.data_root))
+    runs: dict[str, list[float]] = {"nnlab": [], "bare": [], "lightning": []}
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
+        runs["nnlab"].append(nnlab_epoch(cfg))
+        runs["bare"].append(bare_epoch(cfg))
+        lightning = lightning_epoch(cfg)
+        if lightning is not None:
+            runs["lightning"].append(lightning)
+    med = {k: statistics.median(v) for k, v in runs.items() if v}
+    med["dataloader"] = dataloader_epoch(cfg, args.data_root)
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))
+    ceiling = gemm_gflops() * 1e9 / model_flops_per_sample(p.model, p.data.train.x)
+    print(f"{args.model} on Fashion-MNIST, batch 128, Adam, {torch.get_num_threads()} threads, "
+          f"medians of {args.repeats} epochs")
+    for name, sps in med.items():
+        print(f"  {name:<11} {sps:>10,.0f} samples/s   ({sps / ceiling:.0%} of the GEMM ceiling {ceiling:,.0f}/s)")
+    print(f"time ratio nnlab / bare loop:   {med['bare'] / med['nnlab']:.2f}   (target <= 1.10)")
+    print(f"nnlab speed-up over DataLoader: {med['nnlab'] / med['dataloader']:.1f}x (target >= 8)")
+    if "lightning" in med:
+        print(f"nnlab speed-up over Lightning:  {med['nnlab'] / med['lightning']:.2f}x (target >= 1.8)")
+    else:
+        print("Lightning: not installed (pip install 'nnlab[bench]' to compare)")
+    if args.model == "mlp":
+        big = statistics.median(nnlab_epoch(compose_config(overrides("mlp", 256, args.data_root)))
+                                for _ in range(args.repeats))
+        print(f"nnlab at batch 256: {big:,.0f} samples/s (target >= 100,000)")
+        bf16 = statistics.median(nnlab_epoch(compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",))))
+                                 for _ in range(args.repeats))
+        print(f"amp=true (bf16 autocast) / fp32 samples/s: {bf16 / med['nnlab']:.2f} (target >= 1.0 where bf16 is native)")
+
+
+if __name__ == "__main__":
+    main()
