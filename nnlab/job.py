@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
+from nnlab.distributed import env_rank, teardown
 from nnlab.errors import ConfigError
 from nnlab.loop import Interrupted, NonFinite
 from nnlab.runner import run
@@ -37,14 +38,18 @@ def run_job(cfg: DictConfig) -> float | None:
         validate(plain)
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
-        lg = plain["logger"]
-        tracker = Tracker(run_dir, tensorboard=lg["tensorboard"], progress=lg["progress"],
-                          histogram_every_n_epochs=lg["histogram_every_n_epochs"])
+        lg, main_rank = plain["logger"], env_rank() == 0
+        if not main_rank:  # other DDP ranks train silently: rank 0 prints and writes for all
+            logging.getLogger("nnlab").setLevel(logging.WARNING)
+        tracker = Tracker(run_dir, tensorboard=lg["tensorboard"] and main_rank, progress=lg["progress"] and main_rank,
+                          histogram_every_n_epochs=lg["histogram_every_n_epochs"],
+                          console=None if main_rank else Console(file=open(os.devnull, "w")))
         resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
         try:
             metrics = run(plain, run_dir, dict(hc.runtime.choices), tracker, resume=resume)
         finally:
             tracker.close()
+            teardown()
     except ConfigError as e:
         return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
     except NonFinite as e:

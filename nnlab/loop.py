@@ -22,6 +22,7 @@ from nnlab.data import DataBundle, Split, ordered_batches
 from nnlab.data.augment import random_affine
 from nnlab.devices import Precision
 from nnlab.diagnostics import probe
+from nnlab.distributed import Ranks, all_sum, any_rank
 from nnlab.losses import Objective
 from nnlab.optim import Schedule
 from nnlab.seeding import rng_state, set_rng_state
@@ -68,6 +69,7 @@ class Pipeline:
     settings: TrainSettings
     run_dir: Path
     config: dict[str, Any] = field(default_factory=dict)
+    ranks: Ranks = field(default_factory=Ranks)
 
 
 @dataclass
@@ -100,10 +102,12 @@ def evaluate(p: Pipeline, split: Split) -> dict[str, float]:
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
 
 
-def _batches(split: Split, batch_size: int, generator: torch.Generator, start: int) -> Iterator[tuple[Tensor, Tensor]]:
+def _batches(split: Split, batch_size: int, generator: torch.Generator, start: int,
+             ranks: Ranks) -> Iterator[tuple[Tensor, Tensor]]:
+    """Global batches of one random permutation (the same on every rank); each rank takes its slice."""
     perm = torch.randperm(len(split), generator=generator, device=generator.device)
     for begin in range(start * batch_size, len(split), batch_size):
-        idx = perm[begin:begin + batch_size]
+        idx = perm[begin:begin + batch_size][ranks.rank::ranks.world]
         yield split.x[idx], split.y[idx]
 
 
@@ -189,6 +193,10 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
     if s.limit_train_batches:
         n_batches = min(n_batches, s.limit_train_batches)
     weights = [q for name, q in model.named_parameters() if q.ndim > 1] if s.l1 else []
+    if p.ranks.active:  # gradients are averaged over ranks inside backward()
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     tracker.begin(s.epochs, st.epoch)
     with _StopRequest() as stop:
         while st.epoch < s.epochs:
@@ -204,7 +212,7 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             seen = int(st.accum[2])
             t0, t_log, seen_log, step_log = time.perf_counter(), time.perf_counter(), 0, st.global_step
             grad_norm = None
-            for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch):
+            for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks):
                 if st.batch >= n_batches:
                     break
                 if s.augment and xb.ndim == 4:
@@ -232,7 +240,11 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
                 seen += len(yb)
                 st.batch += 1
                 st.global_step += 1
-                if st.global_step % s.log_every == 0 or stop.signal is not None:
+                log_now = st.global_step % s.log_every == 0
+                # ranks stop together: the flag is agreed on at log steps (a lone rank would hang DDP)
+                stopping = any_rank(stop.signal is not None, device) if p.ranks.active and log_now else (
+                    stop.signal is not None and not p.ranks.active)
+                if log_now or stopping:
                     loss_now = loss.item()  # the one sync per log interval
                     if not math.isfinite(loss_now) or not torch.isfinite(loss_sum):
                         raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
@@ -245,13 +257,14 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
                         "perf/samples_per_s": (seen - seen_log) / max(now - t_log, 1e-9),
                     })
                     t_log, seen_log, step_log = now, seen, st.global_step
-                if stop.signal is not None:
+                if stopping:
                     st.accum = [loss_sum.item(), correct.item(), seen]
                     st.elapsed += time.perf_counter() - t0
                     _save(p, st, aug_gen, "last.pt")
-                    raise Interrupted(signal.Signals(stop.signal).name)
+                    raise Interrupted(signal.Signals(stop.signal or signal.SIGTERM).name)
             st.shuffle_state = shuffle_gen.get_state()  # the next epoch starts here
-            train_loss, train_acc = loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1)
+            loss_total, correct_total, seen_total = all_sum([loss_sum.item(), correct.item(), seen], device)
+            train_loss, train_acc = loss_total / max(seen_total, 1), correct_total / max(seen_total, 1)
             if not math.isfinite(train_loss):
                 raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
             st.elapsed += time.perf_counter() - t0
@@ -262,11 +275,11 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             p.schedule.after_epoch(metrics.get(s.monitor, val["loss"]))
             tracker.end_epoch(st.epoch, st.global_step, metrics)
             tracker.histograms(st.epoch, {
-                **{f"weights/{n}": q.detach() for n, q in model.named_parameters()},
-                **{f"grads/{n}": q.grad.detach() for n, q in model.named_parameters() if q.grad is not None},
+                **{f"weights/{n}": q.detach() for n, q in p.model.named_parameters()},
+                **{f"grads/{n}": q.grad.detach() for n, q in p.model.named_parameters() if q.grad is not None},
             })
             if s.activation_stats:
-                tracker.activations(st.epoch, st.global_step, probe(model, p.data.val.x[:256]))
+                tracker.activations(st.epoch, st.global_step, probe(p.model, p.data.val.x[:256]))
             if _improved(metrics[s.monitor], st.best, s.mode):
                 st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
                 _save(p, st, aug_gen, "best.pt")

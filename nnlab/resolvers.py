@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from nnlab.distributed import env_rank, launched_by_torchrun, shared_run_dir
 from nnlab.errors import ConfigError
 from nnlab.paths import default_data_root
 
@@ -45,7 +46,10 @@ def run_dir(resume: str | None) -> str:
     """A fresh dated folder (suffixed if that second is taken), or the folder being resumed."""
     if resume not in (None, "", "None", "null"):
         return str(resume_dir(str(resume)))
-    return str(claim_dir(OUTPUTS / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")))
+    fresh = lambda: claim_dir(OUTPUTS / datetime.now().strftime("%Y-%m-%d/%H-%M-%S"))  # noqa: E731
+    if launched_by_torchrun():
+        return str(shared_run_dir(fresh, OUTPUTS))
+    return str(fresh())
 
 
 def sweep_dir() -> str:
@@ -54,8 +58,13 @@ def sweep_dir() -> str:
 
 
 def output_subdir(resume: str | None) -> str | None:
-    """Keep the original .hydra/ of a resumed run: Hydra writes none on resume."""
-    return ".hydra" if resume in (None, "", "None", "null") else None
+    """Keep the original .hydra/ of a resumed run, and let only rank 0 of a DDP run write one."""
+    return ".hydra" if resume in (None, "", "None", "null") and env_rank() == 0 else None
+
+
+def log_name(job_name: str) -> str:
+    """`train.log`, or `train.rank<N>.log` for the other ranks of a DDP run."""
+    return f"{job_name}.log" if env_rank() == 0 else f"{job_name}.rank{env_rank()}.log"
 
 
 def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = None) -> str:
@@ -70,6 +79,6 @@ def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = 
 def register() -> None:
     cached = ("nnlab_run_dir", "nnlab_sweep_dir")  # resolved once; Hydra copies the cache into each job
     for name, fn in (("nnlab_run_dir", run_dir), ("nnlab_sweep_dir", sweep_dir), ("nnlab_output_subdir", output_subdir),
-                     ("nnlab_job_dir", job_dir), ("nnlab_data_root", default_data_root)):
+                     ("nnlab_job_dir", job_dir), ("nnlab_data_root", default_data_root), ("nnlab_log_name", log_name)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=name in cached)

@@ -14,6 +14,8 @@ from nnlab.checkpoint import load_checkpoint
 from nnlab.data import build_data
 from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
+from nnlab.distributed import Ranks, setup
+from nnlab.errors import ConfigError
 from nnlab.inits import init_layers
 from nnlab.loop import Pipeline, TrainSettings, evaluate, fit
 from nnlab.losses import build_objective
@@ -30,14 +32,14 @@ def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in keys}
 
 
-def settings_from(cfg: dict[str, Any]) -> TrainSettings:
-    t, reg = cfg["trainer"], cfg["regularizer"]
+def settings_from(cfg: dict[str, Any], ranks: Ranks | None = None) -> TrainSettings:
+    t, reg, ranks = cfg["trainer"], cfg["regularizer"], ranks or Ranks()
     return TrainSettings(
         epochs=t["epochs"], batch_size=t["batch_size"], eval_batch_size=t["eval_batch_size"], seed=t["seed"],
         clip_mode=t["clip"]["mode"], clip_max=t["clip"]["max"], log_every=max(1, t["log_every_n_steps"]),
         limit_train_batches=t["limit_train_batches"], l1=reg["l1"], augment=reg["augment"],
         patience=reg["early_stopping"]["patience"], monitor=reg["early_stopping"]["monitor"],
-        mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True),
+        mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True) and ranks.is_main,
         activation_stats=cfg.get("logger", {}).get("activation_stats", False),
     )
 
@@ -47,7 +49,10 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
     t = cfg["trainer"]
     seed_everything(t["seed"], t["deterministic"])
     torch.set_num_threads(t["threads"] or _DEFAULT_THREADS)  # reset too: sweep jobs can share a process
-    device = resolve_device(cfg["device"]["name"])
+    ranks, device = setup(t.get("strategy", "single"), resolve_device(cfg["device"]["name"]))
+    if t["batch_size"] % ranks.world:
+        raise ConfigError(f"trainer.batch_size={t['batch_size']} is the global batch: it must divide evenly "
+                          f"between the {ranks.world} DDP processes")
     data = build_data(**cfg["data"]).to(device)
     objective = build_objective(**cfg["loss"], num_classes=data.num_classes, pairs=data.kind == "pairs")
     act_name = cfg["activation"]["name"]
@@ -72,8 +77,8 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
     if t["compile"]:
         model = torch.compile(model)
     return Pipeline(data=data, model=model, objective=objective, optimizer=optimizer, schedule=schedule,
-                    precision=build_precision(t["amp"], device), settings=settings_from(cfg), run_dir=run_dir,
-                    config=cfg)
+                    precision=build_precision(t["amp"], device), settings=settings_from(cfg, ranks), run_dir=run_dir,
+                    config=cfg, ranks=ranks)
 
 
 def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
@@ -130,6 +135,8 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
                         "final/dead_fraction": sum(r["dead"] for r in end_stats) / len(end_stats)})
     metrics.update({"final/epochs": float(st.epoch), "final/train_seconds": st.elapsed,
                     "final/best_" + p.settings.monitor.replace("/", "_"): float(st.best or 0.0)})
+    if not p.ranks.is_main:
+        return metrics  # rank 0 alone writes metrics.json and the hparams
     tracker.hparams(hparams_of(cfg, choices), metrics)
     tracker.summary(metrics, verdicts(cfg, metrics),
                     {"run_dir": str(run_dir), "wall_seconds": time.perf_counter() - t0})

@@ -81,6 +81,7 @@ def problems(cfg: dict[str, Any]) -> list[str]:
     for key in ("limit_train_batches", "threads", "seed"):
         c.number(f"trainer.{key}", 0, integer=True)
     c.one_of("trainer.clip.mode", ("none", "norm", "value"))
+    c.one_of("trainer.strategy", ("single", "ddp"))
     c.number("trainer.clip.max", 0, lo_open=True)
     for key in ("amp", "deterministic", "compile", "detect_anomaly"):
         c.flag(f"trainer.{key}")
