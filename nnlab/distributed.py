@@ -34,17 +34,30 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def slurm_tasks() -> int:
+    """Tasks of this SLURM job step (submitit starts one process per task)."""
+    return int(os.environ.get("SLURM_NTASKS", "1"))
+
+
 def env_rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    """This process's rank as the launcher tells it (torchrun, or SLURM for multi-task submitit jobs)."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return int(os.environ.get("SLURM_PROCID", "0")) if slurm_tasks() > 1 else 0
 
 
 def setup(strategy: str, device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the process group for strategy=ddp (NCCL on CUDA, gloo on CPU); the device of this rank."""
     if strategy != "ddp":
         return Ranks(), device
+    if not launched_by_torchrun() and slurm_tasks() > 1:  # hydra/launcher=slurm_ddp: one submitit task per GPU
+        from submitit.helpers import TorchDistributedEnvironment
+
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     if not launched_by_torchrun():
-        raise ConfigError("trainer.strategy=ddp needs one process per device, started by torchrun: "
-                          "torchrun --nproc_per_node=N -m nnlab train trainer.strategy=ddp ...")
+        raise ConfigError("trainer.strategy=ddp needs one process per device, started by torchrun "
+                          "(torchrun --nproc_per_node=N -m nnlab train trainer.strategy=ddp ...) or by a multi-task "
+                          "SLURM job (hydra/launcher=slurm_ddp)")
     import torch
     import torch.distributed as dist
 

@@ -81,6 +81,7 @@ class LoopState:
     best_epoch: int = 0
     bad_epochs: int = 0
     elapsed: float = 0.0
+    amp_skipped: int = 0  # GradScaler steps skipped for inf/NaN gradients (fp16): counted, not fatal
     accum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss sum, correct, seen
     shuffle_state: Tensor | None = None  # shuffle generator state at the start of the current epoch
 
@@ -212,6 +213,7 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             seen = int(st.accum[2])
             t0, t_log, seen_log, step_log = time.perf_counter(), time.perf_counter(), 0, st.global_step
             grad_norm = None
+            skipped = torch.zeros((), device=device, dtype=torch.long)
             for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks):
                 if st.batch >= n_batches:
                     break
@@ -231,8 +233,11 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
                         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), s.clip_max)
                     else:
                         nn.utils.clip_grad_value_(model.parameters(), s.clip_max)
+                scale_before = scaler._scale.clone() if scaler.is_enabled() else None  # device op, no sync
                 scaler.step(p.optimizer)
                 scaler.update()
+                if scale_before is not None:  # the scale only backs off on a skipped step
+                    skipped += (scaler._scale < scale_before).sum()
                 p.schedule.after_step()
                 # running epoch metrics stay on the device: no host sync in the hot loop
                 loss_sum += loss.detach().float() * len(yb)
@@ -271,6 +276,9 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             val = evaluate(p, p.data.val)
             metrics = {"train/loss": train_loss, "train/acc": train_acc, "val/loss": val["loss"],
                        "val/acc": val["acc"], "lr": p.schedule.lr}
+            if p.precision.scaler.is_enabled():
+                st.amp_skipped += int(skipped.item())
+                metrics["amp/skipped_steps"] = float(st.amp_skipped)
             st.epoch, st.batch = st.epoch + 1, 0
             p.schedule.after_epoch(metrics.get(s.monitor, val["loss"]))
             tracker.end_epoch(st.epoch, st.global_step, metrics)

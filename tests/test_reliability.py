@@ -144,3 +144,22 @@ def test_checkpoints_load_with_weights_only(cfg_for, tmp_path):
 def test_resume_without_checkpoint_is_refused(tmp_path):
     r = nnlab("train", f"resume={tmp_path / 'nothing'}", cwd=tmp_path)
     assert r.returncode != 0 and "holds no checkpoints/last.pt to resume from" in r.stderr
+
+
+def test_amp_skipped_steps_are_counted_not_fatal(cfg_for, tmp_path, fake_mnist):
+    """With a GradScaler (fp16), an inf gradient skips that step and is counted; training goes on."""
+    from nnlab.devices import Precision
+    from nnlab.loop import fit
+    from nnlab.runner import build
+
+    p = build(cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=2"), tmp_path)
+    p.precision = Precision(torch.device("cpu"), torch.float16)
+    calls = {"n": 0}
+
+    def poison_once(grad):
+        calls["n"] += 1
+        return torch.full_like(grad, float("inf")) if calls["n"] == 3 else grad
+    p.model.out.weight.register_hook(poison_once)
+    st = fit(p, _tracker(tmp_path))
+    assert st.amp_skipped == 1 and st.epoch == 2
+    assert torch.isfinite(p.model.out.weight).all()
