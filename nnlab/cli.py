@@ -75,6 +75,9 @@ def _hydra_train(args: list[str]) -> None:
             if "COMP_POINT" in os.environ:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
     sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(_sweep_if_experiment_sweeps(args))]
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.app import train
     from nnlab.callbacks import FAILED
 

@@ -106,3 +106,19 @@ def test_folder_names_are_unique_and_safe(tmp_path):
     assert a != b and a.is_dir() and b.is_dir() and b.name == "12-00-00_1"
     assert job_dir("data.root=a/b,model=mlp", 3) == "data.root=a_b,model=mlp"
     assert job_dir("", 3) == "job3"
+
+
+def test_optuna_search_maximizes_the_returned_metric(tmp_path):
+    """hparams_search=optuna_lr: Optuna samples lr/weight decay per trial and records the best trial."""
+    import yaml
+
+    r = nnlab("train", "-m", "hparams_search=optuna_lr", "data=xor", "trainer.epochs=2", "hydra.sweeper.n_trials=3",
+              "logger=quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "setup plugin alembic" not in r.stdout + r.stderr
+    sweep = _sweep_dir(tmp_path)
+    trials = find_runs([sweep])
+    assert len(trials) == 3 and all({"optimizer.lr", "optimizer.weight_decay"} <= set(t.overrides) for t in trials)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(t.metrics["final/best_val_acc"] for t in trials)
+    assert 1e-4 <= best["best_params"]["optimizer.lr"] <= 0.1
