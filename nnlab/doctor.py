@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from nnlab.activations import activation_factory
 from nnlab.data import shuffled_batches
@@ -58,6 +59,14 @@ def check_data(p: Pipeline) -> list[Check]:
 def _batch(p: Pipeline, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = next(shuffled_batches(p.data.train, n, torch.Generator(p.data.train.y.device).manual_seed(0)))
     return x, y
+
+
+def _trainable_copy(p: Pipeline) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A copy of the model with its configured optimizer: the checks never touch the real one."""
+    model = copy.deepcopy(p.model)
+    opt = build_optimizer(p.config["optimizer"]["name"], model.parameters(),
+                          **{k: v for k, v in p.config["optimizer"].items() if k != "name"})
+    return model, opt
 
 
 def check_forward(p: Pipeline) -> list[Check]:
@@ -143,9 +152,7 @@ def check_dead_units(p: Pipeline) -> list[Check]:
 
 def check_update(p: Pipeline) -> list[Check]:
     """Parameters actually change after optimizer.step(), and the loss on that batch falls."""
-    model = copy.deepcopy(p.model)
-    opt = build_optimizer(p.config["optimizer"]["name"], model.parameters(),
-                          **{k: v for k, v in p.config["optimizer"].items() if k != "name"})
+    model, opt = _trainable_copy(p)
     x, y = _batch(p, 64)
     before = {n: q.detach().clone() for n, q in model.named_parameters()}
     losses = []
@@ -184,9 +191,7 @@ def check_gradcheck(p: Pipeline) -> list[Check]:
 
 def check_overfit(p: Pipeline, samples: int = 32, max_steps: int = 300) -> list[Check]:
     """The chapter's first protocol step: the model must memorize a tiny batch."""
-    model = copy.deepcopy(p.model)
-    opt = build_optimizer(p.config["optimizer"]["name"], model.parameters(),
-                          **{k: v for k, v in p.config["optimizer"].items() if k != "name"})
+    model, opt = _trainable_copy(p)
     x, y = _batch(p, samples)
     model.train()
     acc, step = 0.0, 0
