@@ -97,7 +97,7 @@ class Tracker:
 
     def end_epoch(self, epoch: int, global_step: int, metrics: Mapping[str, float]) -> None:
         m = metrics
-        log.info("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g", epoch, self.epochs,
+        log.info("epoch %d/%d  loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.3g", epoch, self.epochs,
                  m["train/loss"], m["train/acc"], m["val/loss"], m["val/acc"], m["lr"])
         if self._epoch_task is not None:
             self.progress.update(self._epoch_task, completed=epoch,
