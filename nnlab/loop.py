@@ -184,6 +184,118 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
+def train_step(p: Pipeline, model: nn.Module, xb: Tensor, yb: Tensor, l1_weights: list[Tensor]) -> Step:
+    """One optimization step, the chapter's anatomy: zero_grad -> forward (autocast) -> loss (+ L1)
+    -> scaled backward -> unscale -> clip -> step -> scheduler. No host sync."""
+    s, scaler = p.settings, p.precision.scaler
+    p.optimizer.zero_grad(set_to_none=True)
+    with p.precision.autocast():
+        out = model(xb)
+        loss = p.objective(out, yb)
+        if l1_weights:
+            loss = loss + s.l1 * sum(w.abs().sum() for w in l1_weights)
+    scaler.scale(loss).backward()
+    grad_norm = None
+    if s.clip_mode != "none":
+        scaler.unscale_(p.optimizer)
+        if s.clip_mode == "norm":
+            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), s.clip_max)
+        else:
+            nn.utils.clip_grad_value_(model.parameters(), s.clip_max)
+    scale_before = scaler._scale.clone() if scaler.is_enabled() else None  # device op, no sync
+    scaler.step(p.optimizer)
+    scaler.update()
+    skipped = (scaler._scale < scale_before).sum() if scale_before is not None else None  # backs off on a skip
+    p.schedule.after_step()
+    return Step(out.detach(), loss.detach(), grad_norm, skipped)
+
+
+@dataclass
+class Step:
+    out: Tensor
+    loss: Tensor
+    grad_norm: Tensor | None
+    skipped: Tensor | None  # 1 when the GradScaler skipped this step (inf/NaN gradients), else 0
+
+
+@dataclass
+class EpochAccumulator:
+    """Running epoch metrics kept on the device, so the hot loop never waits for the host."""
+
+    loss_sum: Tensor
+    correct: Tensor
+    seen: int
+    skipped: Tensor
+
+    @classmethod
+    def resume(cls, accum: list[float], device: torch.device) -> EpochAccumulator:
+        return cls(torch.tensor(accum[0], device=device), torch.tensor(int(accum[1]), device=device,
+                   dtype=torch.long), int(accum[2]), torch.zeros((), device=device, dtype=torch.long))
+
+    def add(self, p: Pipeline, step: Step, yb: Tensor) -> None:
+        self.loss_sum += step.loss.float() * len(yb)
+        self.correct += (p.objective.predict(step.out) == yb).sum()
+        self.seen += len(yb)
+        if step.skipped is not None:
+            self.skipped += step.skipped
+
+    def host(self) -> list[float]:
+        return [self.loss_sum.item(), self.correct.item(), self.seen]
+
+
+def _log_step(p: Pipeline, tracker: Tracker, model: nn.Module, st: LoopState, step: Step, acc: EpochAccumulator,
+              since: list[float]) -> None:
+    """Every log_every_n_steps: the one host sync, the non-finite guard, and the step scalars."""
+    t_log, seen_log, step_log = since
+    loss_now = step.loss.item()
+    if not math.isfinite(loss_now) or not torch.isfinite(acc.loss_sum):
+        raise NonFinite(_diagnose(p, "loss", int(step_log) + 1, st.global_step))
+    gn = step.grad_norm if step.grad_norm is not None else _grad_norm(model)
+    if not torch.isfinite(gn) and not p.precision.scaler.is_enabled():
+        raise NonFinite(_diagnose(p, "gradient", int(step_log) + 1, st.global_step))
+    now = time.perf_counter()
+    tracker.step(st.global_step, st.batch, {
+        "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
+        "perf/samples_per_s": (acc.seen - seen_log) / max(now - t_log, 1e-9),
+    })
+    since[:] = [now, acc.seen, st.global_step]
+
+
+def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulator, aug_gen: torch.Generator) -> bool:
+    """Validate, schedule, report, checkpoint (best and last); True when early stopping says stop."""
+    s, device = p.settings, p.data.train.y.device
+    loss_total, correct_total, seen_total = all_sum(acc.host(), device)
+    train_loss, train_acc = loss_total / max(seen_total, 1), correct_total / max(seen_total, 1)
+    if not math.isfinite(train_loss):
+        raise NonFinite(_diagnose(p, "loss", st.global_step, st.global_step))
+    val = evaluate(p, p.data.val)
+    metrics = {"train/loss": train_loss, "train/acc": train_acc, "val/loss": val["loss"],
+               "val/acc": val["acc"], "lr": p.schedule.lr}
+    if p.precision.scaler.is_enabled():
+        st.amp_skipped += int(acc.skipped.item())
+        metrics["amp/skipped_steps"] = float(st.amp_skipped)
+    st.epoch, st.batch = st.epoch + 1, 0
+    p.schedule.after_epoch(metrics.get(s.monitor, val["loss"]))
+    tracker.end_epoch(st.epoch, st.global_step, metrics)
+    tracker.histograms(st.epoch, {
+        **{f"weights/{n}": q.detach() for n, q in p.model.named_parameters()},
+        **{f"grads/{n}": q.grad.detach() for n, q in p.model.named_parameters() if q.grad is not None},
+    })
+    if s.activation_stats:
+        tracker.activations(st.epoch, st.global_step, probe(p.model, p.data.val.x[:256]))
+    if _improved(metrics[s.monitor], st.best, s.mode):
+        st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
+        _save(p, st, aug_gen, "best.pt")
+    else:
+        st.bad_epochs += 1
+    _save(p, st, aug_gen, "last.pt")
+    if s.patience and st.bad_epochs >= s.patience:
+        tracker.info(f"early stopping: {s.monitor} has not improved for {s.patience} epochs "
+                     f"(best {st.best:.4f} at epoch {st.best_epoch})")
+        return True
+    return False
+
+
 def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> LoopState:
     """Train for `settings.epochs`; returns the loop state (checkpoints written on the way)."""
     s, model, device = p.settings, p.model, p.data.train.y.device
@@ -193,7 +305,7 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
     n_batches = math.ceil(len(p.data.train) / s.batch_size)
     if s.limit_train_batches:
         n_batches = min(n_batches, s.limit_train_batches)
-    weights = [q for name, q in model.named_parameters() if q.ndim > 1] if s.l1 else []
+    l1_weights = [q for q in model.parameters() if q.ndim > 1] if s.l1 else []
     if p.ranks.active:  # gradients are averaged over ranks inside backward()
         from torch.nn.parallel import DistributedDataParallel
 
@@ -204,45 +316,18 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             if st.shuffle_state is not None:  # start of this epoch's permutation (exact resume)
                 shuffle_gen.set_state(st.shuffle_state)
             st.shuffle_state = shuffle_gen.get_state()
-            if st.batch == 0:
-                st.accum = [0.0, 0.0, 0.0]
+            acc = EpochAccumulator.resume(st.accum if st.batch else [0.0, 0.0, 0.0], device)
             model.train()
             tracker.begin_epoch(n_batches)
-            loss_sum = torch.tensor(st.accum[0], device=device)
-            correct = torch.tensor(int(st.accum[1]), device=device, dtype=torch.long)
-            seen = int(st.accum[2])
-            t0, t_log, seen_log, step_log = time.perf_counter(), time.perf_counter(), 0, st.global_step
-            grad_norm = None
-            skipped = torch.zeros((), device=device, dtype=torch.long)
+            t0 = time.perf_counter()
+            since = [t0, acc.seen, st.global_step]  # last log: time, samples, step
             for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks):
                 if st.batch >= n_batches:
                     break
                 if s.augment and xb.ndim == 4:
                     xb = random_affine(xb, aug_gen)
-                p.optimizer.zero_grad(set_to_none=True)
-                with p.precision.autocast():
-                    out = model(xb)
-                    loss = p.objective(out, yb)
-                    if weights:
-                        loss = loss + s.l1 * sum(w.abs().sum() for w in weights)
-                scaler = p.precision.scaler
-                scaler.scale(loss).backward()
-                if s.clip_mode != "none":
-                    scaler.unscale_(p.optimizer)
-                    if s.clip_mode == "norm":
-                        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), s.clip_max)
-                    else:
-                        nn.utils.clip_grad_value_(model.parameters(), s.clip_max)
-                scale_before = scaler._scale.clone() if scaler.is_enabled() else None  # device op, no sync
-                scaler.step(p.optimizer)
-                scaler.update()
-                if scale_before is not None:  # the scale only backs off on a skipped step
-                    skipped += (scaler._scale < scale_before).sum()
-                p.schedule.after_step()
-                # running epoch metrics stay on the device: no host sync in the hot loop
-                loss_sum += loss.detach().float() * len(yb)
-                correct += (p.objective.predict(out.detach()) == yb).sum()
-                seen += len(yb)
+                step = train_step(p, model, xb, yb, l1_weights)
+                acc.add(p, step, yb)
                 st.batch += 1
                 st.global_step += 1
                 log_now = st.global_step % s.log_every == 0
@@ -250,53 +335,15 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
                 stopping = any_rank(stop.signal is not None, device) if p.ranks.active and log_now else (
                     stop.signal is not None and not p.ranks.active)
                 if log_now or stopping:
-                    loss_now = loss.item()  # the one sync per log interval
-                    if not math.isfinite(loss_now) or not torch.isfinite(loss_sum):
-                        raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
-                    gn = grad_norm if grad_norm is not None else _grad_norm(model)
-                    if not torch.isfinite(gn) and not scaler.is_enabled():
-                        raise NonFinite(_diagnose(p, "gradient", step_log + 1, st.global_step))
-                    now = time.perf_counter()
-                    tracker.step(st.global_step, st.batch, {
-                        "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
-                        "perf/samples_per_s": (seen - seen_log) / max(now - t_log, 1e-9),
-                    })
-                    t_log, seen_log, step_log = now, seen, st.global_step
+                    _log_step(p, tracker, model, st, step, acc, since)
                 if stopping:
-                    st.accum = [loss_sum.item(), correct.item(), seen]
+                    st.accum = acc.host()
                     st.elapsed += time.perf_counter() - t0
                     _save(p, st, aug_gen, "last.pt")
                     raise Interrupted(signal.Signals(stop.signal or signal.SIGTERM).name)
             st.shuffle_state = shuffle_gen.get_state()  # the next epoch starts here
-            loss_total, correct_total, seen_total = all_sum([loss_sum.item(), correct.item(), seen], device)
-            train_loss, train_acc = loss_total / max(seen_total, 1), correct_total / max(seen_total, 1)
-            if not math.isfinite(train_loss):
-                raise NonFinite(_diagnose(p, "loss", step_log + 1, st.global_step))
             st.elapsed += time.perf_counter() - t0
-            val = evaluate(p, p.data.val)
-            metrics = {"train/loss": train_loss, "train/acc": train_acc, "val/loss": val["loss"],
-                       "val/acc": val["acc"], "lr": p.schedule.lr}
-            if p.precision.scaler.is_enabled():
-                st.amp_skipped += int(skipped.item())
-                metrics["amp/skipped_steps"] = float(st.amp_skipped)
-            st.epoch, st.batch = st.epoch + 1, 0
-            p.schedule.after_epoch(metrics.get(s.monitor, val["loss"]))
-            tracker.end_epoch(st.epoch, st.global_step, metrics)
-            tracker.histograms(st.epoch, {
-                **{f"weights/{n}": q.detach() for n, q in p.model.named_parameters()},
-                **{f"grads/{n}": q.grad.detach() for n, q in p.model.named_parameters() if q.grad is not None},
-            })
-            if s.activation_stats:
-                tracker.activations(st.epoch, st.global_step, probe(p.model, p.data.val.x[:256]))
-            if _improved(metrics[s.monitor], st.best, s.mode):
-                st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
-                _save(p, st, aug_gen, "best.pt")
-            else:
-                st.bad_epochs += 1
-            _save(p, st, aug_gen, "last.pt")
-            if s.patience and st.bad_epochs >= s.patience:
-                tracker.info(f"early stopping: {s.monitor} has not improved for {s.patience} epochs "
-                             f"(best {st.best:.4f} at epoch {st.best_epoch})")
+            if _end_epoch(p, tracker, st, acc, aug_gen):
                 break
     tracker.end()
     return st
