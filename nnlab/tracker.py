@@ -56,11 +56,8 @@ class Tracker:
         self.run_dir = run_dir
         self.console = console or make_console()
         self.histogram_every = histogram_every_n_epochs
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(log_dir=str(run_dir))  # events beside .hydra/: one TensorBoard run
+        self.tensorboard = tensorboard
+        self._writer = None
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
@@ -68,6 +65,15 @@ class Tracker:
         )
         self._epoch_task = self._step_task = None
         self.epochs = 0
+
+    @property
+    def writer(self) -> Any:
+        """The run's SummaryWriter, created on first use: a run that fails early leaves no empty event file."""
+        if self._writer is None and self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.run_dir))  # events beside .hydra/: one TensorBoard run
+        return self._writer
 
     # -- start / progress ---------------------------------------------------------------
     def start(self, cfg: Mapping[str, Any], facts: Mapping[str, Any]) -> None:
@@ -160,6 +166,6 @@ class Tracker:
 
     def close(self) -> None:
         self.progress.stop()
-        if self.writer is not None:
-            self.writer.flush()
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()

@@ -33,7 +33,8 @@ def _download(name: str, root: Path, train: bool) -> str | None:
     try:
         cls(str(root), train=train, download=True)
     except Exception as e:  # offline, proxy, disk: all mean "place the files yourself"
-        return f"{type(e).__name__}: {e}".splitlines()[0]
+        reason = " ".join(line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip())
+        return reason[:400]
     return None
 
 
