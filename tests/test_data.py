@@ -89,8 +89,8 @@ def test_pairs_are_half_same_with_correct_labels(fake_mnist):
 
 
 def test_batch_augmentation_keeps_shape_and_changes_pixels():
-    x = torch.randn(16, 1, 28, 28)
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     out = random_affine(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and not torch.allclose(out, x)
     still = random_affine(x, torch.Generator().manual_seed(0), degrees=0, translate=0)
-    torch.testing.assert_close(still, x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(still, x, atol=1e-4, rtol=0)  # an identity warp, up to float32 interpolation
