@@ -31,6 +31,23 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
         raise
 
 
+def link_atomic(src: Path, dst: Path) -> None:
+    """Make `dst` the same file as `src` (a hard link, renamed into place); a copy where links fail.
+
+    Used for best.pt when it equals the just-written last.pt: the next last.pt is a new file
+    (save_atomic renames over it), so best.pt keeps this epoch's content.
+    """
+    tmp = dst.with_name(f".{dst.name}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint at `path`, or a ConfigError saying what is wrong with the file."""
     if not path.is_file():

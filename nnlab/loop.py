@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nnlab.checkpoint import save_atomic
+from nnlab.checkpoint import link_atomic, save_atomic
 from nnlab.data import DataBundle, Split, ordered_batches
 from nnlab.data.augment import random_affine
 from nnlab.devices import Precision
@@ -283,12 +283,14 @@ def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulat
     })
     if s.activation_stats:
         tracker.activations(st.epoch, st.global_step, probe(p.model, p.data.val.x[:256]))
-    if _improved(metrics[s.monitor], st.best, s.mode):
+    improved = _improved(metrics[s.monitor], st.best, s.mode)
+    if improved:
         st.best, st.best_epoch, st.bad_epochs = metrics[s.monitor], st.epoch, 0
-        _save(p, st, aug_gen, "best.pt")
     else:
         st.bad_epochs += 1
     _save(p, st, aug_gen, "last.pt")
+    if improved and s.checkpoint:  # same content: one write, best.pt linked to it
+        link_atomic(p.run_dir / "checkpoints" / "last.pt", p.run_dir / "checkpoints" / "best.pt")
     if s.patience and st.bad_epochs >= s.patience:
         tracker.info(f"early stopping: {s.monitor} has not improved for {s.patience} epochs "
                      f"(best {st.best:.4f} at epoch {st.best_epoch})")

@@ -163,3 +163,15 @@ def test_amp_skipped_steps_are_counted_not_fatal(cfg_for, tmp_path, fake_mnist):
     st = fit(p, _tracker(tmp_path))
     assert st.amp_skipped == 1 and st.epoch == 2
     assert torch.isfinite(p.model.out.weight).all()
+
+
+def test_best_checkpoint_survives_later_epochs(cfg_for, tmp_path, fake_mnist):
+    """best.pt is the best epoch's state even after later, worse epochs rewrite last.pt."""
+    # "best" = the highest validation loss: the first epoch, since the loss falls every epoch after it
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=6")
+    cfg["regularizer"]["early_stopping"]["mode"] = "max"
+    _run(cfg, tmp_path)
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["loop"]["epoch"] == 6 and last["loop"]["best_epoch"] == 1 and best["loop"]["epoch"] == 1
+    assert not torch.equal(best["model"]["out.weight"], last["model"]["out.weight"])
