@@ -136,6 +136,19 @@ def lightning_epoch(cfg: dict) -> float | None:
     return len(ds) / (time.perf_counter() - t0)
 
 
+def one_round(cfgs: dict[str, dict], root: str) -> dict[str, float]:
+    """Every path once, back to back, so each ratio compares runs made under the same machine load."""
+    row = {"nnlab": nnlab_epoch(cfgs["base"]), "bare": bare_epoch(cfgs["base"]),
+           "dataloader": dataloader_epoch(cfgs["base"], root)}
+    lightning = lightning_epoch(cfgs["base"])
+    if lightning is not None:
+        row["lightning"] = lightning
+    if "b256" in cfgs:
+        row["nnlab batch 256"] = nnlab_epoch(cfgs["b256"])
+        row["nnlab bf16"] = nnlab_epoch(cfgs["bf16"])
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
@@ -143,36 +156,33 @@ def main() -> None:
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     args = parser.parse_args()
     torch.manual_seed(0)
-    cfg = compose_config(overrides(args.model, 128, args.data_root))
-    runs: dict[str, list[float]] = {"nnlab": [], "bare": [], "lightning": []}
-    for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
-        runs["nnlab"].append(nnlab_epoch(cfg))
-        runs["bare"].append(bare_epoch(cfg))
-        lightning = lightning_epoch(cfg)
-        if lightning is not None:
-            runs["lightning"].append(lightning)
-    med = {k: statistics.median(v) for k, v in runs.items() if v}
-    med["dataloader"] = dataloader_epoch(cfg, args.data_root)
+    cfgs = {"base": compose_config(overrides(args.model, 128, args.data_root))}
+    if args.model == "mlp":
+        cfgs["b256"] = compose_config(overrides("mlp", 256, args.data_root))
+        cfgs["bf16"] = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
+    rows = [one_round(cfgs, args.data_root) for _ in range(args.repeats)]
+
+    def ratio(a: str, b: str) -> float:  # median over rounds of (samples/s of a) / (samples/s of b)
+        return statistics.median(r[a] / r[b] for r in rows)
+
     with tempfile.TemporaryDirectory() as tmp:
-        p = build(cfg, Path(tmp))
+        p = build(cfgs["base"], Path(tmp))
     ceiling = gemm_gflops() * 1e9 / model_flops_per_sample(p.model, p.data.train.x)
-    print(f"{args.model} on Fashion-MNIST, batch 128, Adam, {torch.get_num_threads()} threads, "
-          f"medians of {args.repeats} epochs")
-    for name, sps in med.items():
-        print(f"  {name:<11} {sps:>10,.0f} samples/s   ({sps / ceiling:.0%} of the GEMM ceiling {ceiling:,.0f}/s)")
-    print(f"time ratio nnlab / bare loop:   {med['bare'] / med['nnlab']:.2f}   (target <= 1.10)")
-    print(f"nnlab speed-up over DataLoader: {med['nnlab'] / med['dataloader']:.1f}x (target >= 8)")
-    if "lightning" in med:
-        print(f"nnlab speed-up over Lightning:  {med['nnlab'] / med['lightning']:.2f}x (target >= 1.8)")
+    print(f"{args.model} on Fashion-MNIST, Adam, {torch.get_num_threads()} threads, {args.repeats} rounds "
+          f"(each path once per round), medians")
+    for name in rows[0]:
+        sps = statistics.median(r[name] for r in rows)
+        print(f"  {name:<16} {sps:>10,.0f} samples/s   ({sps / ceiling:.0%} of the GEMM ceiling {ceiling:,.0f}/s)")
+    print(f"time ratio nnlab / bare loop:   {ratio('bare', 'nnlab'):.2f}   (target <= 1.10)")
+    print(f"nnlab speed-up over DataLoader: {ratio('nnlab', 'dataloader'):.1f}x (target >= 8)")
+    if "lightning" in rows[0]:
+        print(f"nnlab speed-up over Lightning:  {ratio('nnlab', 'lightning'):.2f}x (target >= 1.8)")
     else:
         print("Lightning: not installed (pip install 'nnlab[bench]' to compare)")
-    if args.model == "mlp":
-        big = statistics.median(nnlab_epoch(compose_config(overrides("mlp", 256, args.data_root)))
-                                for _ in range(args.repeats))
-        print(f"nnlab at batch 256: {big:,.0f} samples/s (target >= 100,000)")
-        amp_cfg = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
-        bf16 = statistics.median(nnlab_epoch(amp_cfg) for _ in range(args.repeats))
-        print(f"amp=true (bf16 autocast) / fp32 samples/s: {bf16 / med['nnlab']:.2f} "
+    if "b256" in cfgs:
+        b256 = statistics.median(r["nnlab batch 256"] for r in rows)
+        print(f"nnlab at batch 256: {b256:,.0f} samples/s (target >= 100,000)")
+        print(f"amp=true (bf16 autocast) / fp32 samples/s: {ratio('nnlab bf16', 'nnlab'):.2f} "
               "(target >= 1.0 where bf16 is native)")
 
 
