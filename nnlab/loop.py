@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from nnlab.checkpoint import link_atomic, save_atomic
-from nnlab.data import DataBundle, Split, ordered_batches
+from nnlab.data import DataBundle, Split, ordered_batches, shuffled_batches
 from nnlab.data.augment import random_affine
 from nnlab.devices import Precision
 from nnlab.diagnostics import probe
@@ -101,15 +100,6 @@ def evaluate(p: Pipeline, split: Split) -> dict[str, float]:
     p.model.train(was_training)
     n = max(1, len(split))
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
-
-
-def _batches(split: Split, batch_size: int, generator: torch.Generator, start: int,
-             ranks: Ranks) -> Iterator[tuple[Tensor, Tensor]]:
-    """Global batches of one random permutation (the same on every rank); each rank takes its slice."""
-    perm = torch.randperm(len(split), generator=generator, device=generator.device)
-    for begin in range(start * batch_size, len(split), batch_size):
-        idx = perm[begin:begin + batch_size][ranks.rank::ranks.world]
-        yield split.x[idx], split.y[idx]
 
 
 def _grad_norm(model: nn.Module) -> Tensor:
@@ -323,7 +313,8 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             tracker.begin_epoch(n_batches)
             t0 = time.perf_counter()
             since = [t0, acc.seen, st.global_step]  # last log: time, samples, step
-            for xb, yb in _batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks):
+            for xb, yb in shuffled_batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks.rank,
+                                           p.ranks.world):
                 if st.batch >= n_batches:
                     break
                 if s.augment and xb.ndim == 4:

@@ -47,11 +47,16 @@ class DataBundle:
                           self.num_classes, self.kind, self.classes)
 
 
-def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
-    """Mini-batches in a fresh random order drawn from `generator` (on the data's device)."""
+def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator, start: int = 0, rank: int = 0,
+                     world: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
+    """Mini-batches in a fresh random order drawn from `generator`, from batch number `start` on.
+
+    Under data parallelism every rank draws the same permutation and takes every `world`-th sample
+    of each (global) batch, starting at its `rank`.
+    """
     perm = torch.randperm(len(split), generator=generator, device=generator.device)
-    for start in range(0, len(split), batch_size):
-        idx = perm[start:start + batch_size]
+    for begin in range(start * batch_size, len(split), batch_size):
+        idx = perm[begin:begin + batch_size][rank::world]
         yield split.x[idx], split.y[idx]
 
 
