@@ -117,8 +117,9 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
                      f"step {state['loop']['global_step']})")
     probe_x = p.data.val.x[:256]
     init_stats = layer_stats(p.model, probe_x)
-    for i, row in enumerate(init_stats):  # a curve over depth: vanishing/exploding at a glance
-        tracker.scalar("init/activation_std_by_layer", row["std"], i)
+    if state is None:  # a curve over depth (vanishing/exploding at a glance), once per TensorBoard run
+        for i, row in enumerate(init_stats):
+            tracker.scalar("init/activation_std_by_layer", row["std"], i)
     t0 = time.perf_counter()
     with torch.autograd.set_detect_anomaly(bool(cfg["trainer"]["detect_anomaly"])):
         st = fit(p, tracker, state)

@@ -175,3 +175,16 @@ def test_best_checkpoint_survives_later_epochs(cfg_for, tmp_path, fake_mnist):
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert last["loop"]["epoch"] == 6 and last["loop"]["best_epoch"] == 1 and best["loop"]["epoch"] == 1
     assert not torch.equal(best["model"]["out.weight"], last["model"]["out.weight"])
+
+
+def test_resume_does_not_log_the_init_curve_twice(cfg_for, tmp_path, fake_mnist):
+    """The run's TensorBoard holds one init/activation_std_by_layer point per layer, also after a resume."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=2", "trainer.batch_size=100")
+    with pytest.raises(Interrupted):
+        _run(cfg, tmp_path, sigterm_at_forward=3)
+    _run(cfg, tmp_path, resume=tmp_path / "checkpoints" / "last.pt")
+    ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    ea.Reload()
+    assert [e.step for e in ea.Scalars("init/activation_std_by_layer")] == [0]  # one ReLU layer in the MLP
