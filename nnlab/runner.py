@@ -127,7 +127,8 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
         tracker.info(f"restored the best weights (epoch {st.best_epoch}) for the final scores")
     metrics = {f"final/{split}_{k}": v for split, part in
-               (("train", p.data.train), ("val", p.data.val), ("test", p.data.test))
+               (("train", p.data.train.spread(cfg["trainer"].get("final_train_samples", 0))),
+                ("val", p.data.val), ("test", p.data.test))
                for k, v in evaluate(p, part).items()}
     end_stats = layer_stats(p.model, probe_x)
     if init_stats:

@@ -78,7 +78,7 @@ def problems(cfg: dict[str, Any]) -> list[str]:
     # trainer
     for key in ("epochs", "batch_size", "eval_batch_size", "log_every_n_steps"):
         c.number(f"trainer.{key}", 1, integer=True)
-    for key in ("limit_train_batches", "threads", "seed"):
+    for key in ("limit_train_batches", "final_train_samples", "threads", "seed"):
         c.number(f"trainer.{key}", 0, integer=True)
     c.one_of("trainer.clip.mode", ("none", "norm", "value"))
     c.one_of("trainer.strategy", ("single", "ddp"))

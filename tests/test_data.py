@@ -94,3 +94,15 @@ def test_batch_augmentation_keeps_shape_and_changes_pixels():
     assert out.shape == x.shape and not torch.allclose(out, x)
     still = random_affine(x, torch.Generator().manual_seed(0), degrees=0, translate=0)
     torch.testing.assert_close(still, x, atol=1e-4, rtol=0)  # an identity warp, up to float32 interpolation
+
+
+def test_spread_takes_evenly_strided_rows_from_every_part_of_the_split():
+    """The final train scores use at most trainer.final_train_samples rows: a view spread over the split."""
+    from nnlab.data import Split
+
+    split = Split(torch.arange(100).float()[:, None], torch.arange(100) // 10)  # sorted by class
+    part = split.spread(20)
+    assert len(part) == 20 and part.x.data_ptr() == split.x.data_ptr()  # a view, no copy
+    assert sorted(set(part.y.tolist())) == list(range(10))
+    assert split.spread(0) is split and split.spread(500) is split
+    assert len(split.spread(30)) <= 30

@@ -23,6 +23,13 @@ class Split:
     def take(self, n: int) -> Split:
         return Split(self.x[:n], self.y[:n])
 
+    def spread(self, n: int) -> Split:
+        """At most `n` rows evenly strided over the split (a view): the same rows every run, all classes."""
+        if not n or len(self) <= n:
+            return self
+        step = -(-len(self) // n)
+        return Split(self.x[::step], self.y[::step])
+
 
 @dataclass
 class DataBundle:
