@@ -12,6 +12,12 @@ FAILED: list[str] = []  # read by the CLI to set the exit code of a sweep
 
 
 class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from nnlab.joblib_workers import is_joblib, start_forkserver
+
+        if is_joblib(config.hydra.launcher):  # the CLI starts it earlier when the override is on its line
+            start_forkserver()
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from nnlab.compare import failures_text, find_runs, print_comparison
         from nnlab.tracker import make_console

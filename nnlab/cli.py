@@ -45,7 +45,8 @@ def _name_jobs_by_swept_keys(args: list[str]) -> list[str]:
     train = yaml.safe_load((config_dir() / "train.yaml").read_text())
     base = train["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"]
     keys = ",".join(dict.fromkeys([*base, *constant]))
-    return [*args, f"hydra.job.config.override_dirname.exclude_keys=[{keys}]"]
+    at = args.index(overrides[0]) if overrides else len(args)  # beside the others: argparse wants them together
+    return [*args[:at], f"hydra.job.config.override_dirname.exclude_keys=[{keys}]", *args[at:]]
 
 
 def _sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
@@ -74,6 +75,10 @@ def _hydra_train(args: list[str]) -> None:
             os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
             if "COMP_POINT" in os.environ:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
+    if {"-m", "--multirun"} & set(args) and "hydra/launcher=joblib" in args:
+        from nnlab.joblib_workers import start_forkserver
+
+        start_forkserver()  # its imports overlap Hydra's start-up here
     sys.argv = [sys.argv[0], *_name_jobs_by_swept_keys(_sweep_if_experiment_sweeps(args))]
     import logging
 
@@ -87,7 +92,20 @@ def _hydra_train(args: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else list(argv)
+    """`nnlab ...`; with `argv` given (from Python), the same without the process-level fast exit."""
+    if argv is not None:
+        return _run(list(argv))
+    from nnlab import fastexit
+
+    fastexit.install()
+    try:
+        _run(sys.argv[1:])
+    except BaseException as e:
+        fastexit.record(e)
+        raise
+
+
+def _run(args: list[str]) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return

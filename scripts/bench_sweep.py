@@ -1,15 +1,19 @@
-"""Sweep throughput: basic vs joblib launcher on a 4-job Fashion-MNIST sweep, and the per-job overhead.
+"""Sweep throughput: the basic launcher vs joblib on the 4-job Fashion-MNIST sweep, and the per-job overhead.
 
-Runs the launchers side by side, interleaved, `--repeats` times each, and prints the medians and their
-ratio. The per-job overhead beyond training is measured differentially: a 5-job sweep minus a 1-job
-sweep of the same config, per extra job, minus the training time the jobs report.
-    python scripts/bench_sweep.py [--data-root ../shared/data] [--repeats 2]
+Each round runs every variant once, in turn (this machine is shared and noisy); the ratios printed are
+medians of the per-round ratios. Variants: the basic launcher (jobs one after another in this process's
+child, 2 threads each), joblib as nnlab runs it (workers forked from a server that imported torch
+once), and joblib with loky's default fresh-interpreter workers (NNLAB_FORKSERVER=0).
+The per-job overhead beyond training is measured differentially: a 5-job sweep minus a 1-job sweep of
+the same config, per extra job, minus the training time the jobs report.
+    python scripts/bench_sweep.py [--data-root ../shared/data] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -18,43 +22,49 @@ import time
 from pathlib import Path
 
 SWEEP = ["trainer.epochs=1", "activation=relu,tanh,mish,gelu", "logger=quiet", "logger.tensorboard=true"]
+VARIANTS = {
+    "basic": ([], {}),
+    "joblib": (["hydra/launcher=joblib"], {}),
+    "joblib, fresh workers": (["hydra/launcher=joblib"], {"NNLAB_FORKSERVER": "0"}),
+}
 
 
-def sweep_seconds(launcher: str | None, data_root: str, sweep: list[str] = SWEEP) -> tuple[float, float]:
-    """Wall seconds of the sweep, and the training seconds its jobs report (summed)."""
+def sweep_seconds(data_root: str, sweep: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds of `nnlab train -m ...` until it exits, and the training seconds its jobs report."""
     args = [sys.executable, "-m", "nnlab", "train", "-m", "data=fashion_mnist", f"data.root={data_root}", *sweep]
-    if launcher:
-        args.append(f"hydra/launcher={launcher}")
     with tempfile.TemporaryDirectory() as cwd:
         t0 = time.perf_counter()
-        subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+        subprocess.run(args, cwd=cwd, check=True, capture_output=True, env={**os.environ, **(env or {})})
         wall = time.perf_counter() - t0
         train = sum(json.loads(p.read_text())["final/train_seconds"] for p in Path(cwd).glob("outputs/**/metrics.json"))
         return wall, train
 
 
 def per_job_overhead(data_root: str) -> float:
-    """(5-job sweep - 1-job sweep) / 4, minus the extra jobs' training time per job."""
+    """(5-job sweep - 1-job sweep) / 4, minus the extra jobs' training time per job (basic launcher)."""
     base = ["trainer.epochs=1", "data.limit_train=5000", "logger=quiet"]
-    one_wall, one_train = sweep_seconds(None, data_root, [*base, "trainer.seed=0"])
-    five_wall, five_train = sweep_seconds(None, data_root, [*base, "trainer.seed=0,1,2,3,4"])
+    one_wall, one_train = sweep_seconds(data_root, [*base, "trainer.seed=0"])
+    five_wall, five_train = sweep_seconds(data_root, [*base, "trainer.seed=0,1,2,3,4"])
     return ((five_wall - one_wall) - (five_train - one_train)) / 4
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"basic": [], "joblib": []}
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    overheads = []
     for _ in range(args.repeats):
-        times["basic"].append(sweep_seconds(None, args.data_root)[0])
-        times["joblib"].append(sweep_seconds("joblib", args.data_root)[0])
-    basic, joblib = (statistics.median(times[k]) for k in ("basic", "joblib"))
-    print(f"4-job sweep, medians of {args.repeats}: basic {basic:.1f} s, joblib {joblib:.1f} s")
-    print(f"joblib speed-up over basic: {basic / joblib:.2f}x")
-    overhead = statistics.median(per_job_overhead(args.data_root) for _ in range(args.repeats))
-    print(f"per-job overhead beyond training (basic launcher): {overhead:.2f} s (target <= 0.3 s)")
+        for name, (extra, env) in VARIANTS.items():
+            times[name].append(sweep_seconds(args.data_root, [*SWEEP, *extra], env)[0])
+        overheads.append(per_job_overhead(args.data_root))
+    print(f"4-job sweep ({' '.join(SWEEP)}), {os.cpu_count()} cores, medians of {args.repeats} rounds:")
+    for name, t in times.items():
+        ratio = statistics.median(b / j for b, j in zip(times["basic"], t))
+        print(f"  {name:<22} {statistics.median(t):5.1f} s   speed-up over basic {ratio:.2f}x")
+    print(f"per-job overhead beyond training (basic launcher): {statistics.median(overheads):.2f} s "
+          f"(target <= 0.3 s)")
 
 
 if __name__ == "__main__":
