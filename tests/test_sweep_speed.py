@@ -6,7 +6,7 @@ import pickle
 import subprocess
 import sys
 
-from hydra_plugins.nnlab_sweeper.compose_once import KEEP, ComposeOnceLoader
+from hydra_plugins.nnlab_sweeper import compose_once
 from nnlab.cli import _name_jobs_by_swept_keys
 from nnlab.compare import find_runs
 
@@ -27,7 +27,7 @@ class CountingLoader:
 
 def test_the_check_and_the_launch_share_one_composition():
     inner = CountingLoader()
-    loader = ComposeOnceLoader(inner)
+    loader = compose_once.ComposeOnceLoader(inner)
     jobs = [["activation=relu"], ["activation=tanh"]]
     checked = [loader.load_sweep_config({}, job) for job in jobs]  # validate_batch_is_legal
     launched = [loader.load_sweep_config({}, job) for job in jobs]  # the launcher
@@ -38,9 +38,13 @@ def test_the_check_and_the_launch_share_one_composition():
 
 
 def test_workers_get_the_composed_configs_of_small_batches_only():
-    """joblib and submitit pickle the loader into every task: it carries at most KEEP composed configs."""
+    """joblib and submitit pickle the loader into every task: it carries at most KEEP composed configs.
+
+    The class is looked up at call time: Hydra's plugin scan re-executes plugin modules (new class
+    objects), and pickle wants the class that sys.modules holds now."""
     inner = CountingLoader()
-    loader = ComposeOnceLoader(inner)
+    loader = compose_once.ComposeOnceLoader(inner)
+    KEEP = compose_once.KEEP
     jobs = [[f"trainer.seed={i}"] for i in range(KEEP + 3)]
     for job in jobs:
         loader.load_sweep_config({}, job)
