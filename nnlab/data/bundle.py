@@ -64,7 +64,7 @@ def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator, 
     perm = torch.randperm(len(split), generator=generator, device=generator.device)
     for begin in range(start * batch_size, len(split), batch_size):
         idx = perm[begin:begin + batch_size][rank::world]
-        yield split.x[idx], split.y[idx]
+        yield split.x.index_select(0, idx), split.y.index_select(0, idx)  # ~2x faster than x[idx] on CPU
 
 
 def ordered_batches(split: Split, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
