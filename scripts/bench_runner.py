@@ -13,6 +13,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from rich.console import Console
 from torch import nn
 
 from nnlab.compose import compose_config
+from nnlab.devices import cpu_has_bf16
 from nnlab.loop import fit
 from nnlab.runner import build
 from nnlab.tracker import Tracker
@@ -136,17 +138,25 @@ def lightning_epoch(cfg: dict) -> float | None:
     return len(ds) / (time.perf_counter() - t0)
 
 
-def one_round(cfgs: dict[str, dict], root: str) -> dict[str, float]:
-    """Every path once, back to back, so each ratio compares runs made under the same machine load."""
-    row = {"nnlab": nnlab_epoch(cfgs["base"]), "bare": bare_epoch(cfgs["base"]),
-           "dataloader": dataloader_epoch(cfgs["base"], root)}
-    lightning = lightning_epoch(cfgs["base"])
-    if lightning is not None:
-        row["lightning"] = lightning
+def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
+    """Every path once, back to back, so each ratio compares runs made under the same machine load.
+
+    The order rotates by `shift` from round to round: no path always runs first (cold caches) or last.
+    """
+    paths: dict[str, Callable[[], float | None]] = {
+        "nnlab": lambda: nnlab_epoch(cfgs["base"]),
+        "bare": lambda: bare_epoch(cfgs["base"]),
+        "dataloader": lambda: dataloader_epoch(cfgs["base"], root),
+        "lightning": lambda: lightning_epoch(cfgs["base"]),
+    }
     if "b256" in cfgs:
-        row["nnlab batch 256"] = nnlab_epoch(cfgs["b256"])
-        row["nnlab bf16"] = nnlab_epoch(cfgs["bf16"])
-    return row
+        paths["nnlab batch 256"] = lambda: nnlab_epoch(cfgs["b256"])
+        paths["bare batch 256"] = lambda: bare_epoch(cfgs["b256"])
+        paths["nnlab amp=true"] = lambda: nnlab_epoch(cfgs["bf16"])
+    names = list(paths)
+    shift %= len(names)
+    measured = {name: paths[name]() for name in names[shift:] + names[:shift]}
+    return {name: measured[name] for name in names if measured[name] is not None}  # lightning: None if absent
 
 
 def main() -> None:
@@ -160,7 +170,7 @@ def main() -> None:
     if args.model == "mlp":
         cfgs["b256"] = compose_config(overrides("mlp", 256, args.data_root))
         cfgs["bf16"] = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
-    rows = [one_round(cfgs, args.data_root) for _ in range(args.repeats)]
+    rows = [one_round(cfgs, args.data_root, r) for r in range(args.repeats)]
 
     def ratio(a: str, b: str) -> float:  # median over rounds of (samples/s of a) / (samples/s of b)
         return statistics.median(r[a] / r[b] for r in rows)
@@ -173,17 +183,23 @@ def main() -> None:
     for name in rows[0]:
         sps = statistics.median(r[name] for r in rows)
         print(f"  {name:<16} {sps:>10,.0f} samples/s   ({sps / ceiling:.0%} of the GEMM ceiling {ceiling:,.0f}/s)")
+    mlp = args.model == "mlp"  # the issue's targets are set for the MLP; the CNN is compute-bound in convolutions
     print(f"time ratio nnlab / bare loop:   {ratio('bare', 'nnlab'):.2f}   (target <= 1.10)")
-    print(f"nnlab speed-up over DataLoader: {ratio('nnlab', 'dataloader'):.1f}x (target >= 8)")
+    print(f"nnlab speed-up over DataLoader: {ratio('nnlab', 'dataloader'):.1f}x" + (" (target >= 8)" * mlp))
     if "lightning" in rows[0]:
-        print(f"nnlab speed-up over Lightning:  {ratio('nnlab', 'lightning'):.2f}x (target >= 1.8)")
+        print(f"nnlab speed-up over Lightning:  {ratio('nnlab', 'lightning'):.2f}x" + (" (target >= 1.8)" * mlp))
     else:
         print("Lightning: not installed (pip install 'nnlab[bench]' to compare)")
     if "b256" in cfgs:
         b256 = statistics.median(r["nnlab batch 256"] for r in rows)
-        print(f"nnlab at batch 256: {b256:,.0f} samples/s (target >= 100,000)")
-        print(f"amp=true (bf16 autocast) / fp32 samples/s: {ratio('nnlab bf16', 'nnlab'):.2f} "
-              "(target >= 1.0 where bf16 is native)")
+        print(f"nnlab at batch 256: {b256:,.0f} samples/s (target >= 100,000); "
+              f"time ratio nnlab / bare loop at batch 256: {ratio('bare batch 256', 'nnlab batch 256'):.2f}")
+        amp = ratio("nnlab amp=true", "nnlab")
+        if cpu_has_bf16():
+            print(f"amp=true (bf16 autocast) / fp32 samples/s: {amp:.2f} (target >= 1.0 where bf16 is native)")
+        else:
+            print(f"amp=true / fp32 samples/s: {amp:.2f}; this CPU has no native bf16 (AVX512-BF16/AMX), so the "
+                  "runner warned and trained amp=true in fp32 (the ratio is fp32 against fp32: run-to-run noise)")
 
 
 if __name__ == "__main__":
