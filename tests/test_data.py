@@ -10,6 +10,7 @@ from nnlab.data import build_data, shuffled_batches
 from nnlab.data.augment import random_affine
 from nnlab.data.idx import read_idx, write_idx
 from nnlab.data.pairs import make_pairs
+from nnlab.data.vision import pixel_standardizer
 from nnlab.errors import ConfigError
 
 from helpers import SHARED_DATA, needs_fashion
@@ -52,6 +53,15 @@ def test_offline_download_failure_is_explained(tmp_path):
     """With download=true and no network, the error still names the folder and adds why the download failed."""
     with pytest.raises(ConfigError, match="The download failed: "):
         build_data("fashion_mnist", root=str(tmp_path), download=True)
+
+
+def test_pixel_standardizer_matches_float_statistics():
+    """Counted from the uint8 histogram, the affine map equals normalizing with float64 mean and std."""
+    images = torch.randint(0, 256, (500, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    scale, shift = pixel_standardizer(images)
+    pixels = images.double() / 255
+    expected = (pixels - pixels.mean()) / pixels.std()
+    torch.testing.assert_close(images.double() * scale - shift, expected)
 
 
 @needs_fashion()

@@ -77,4 +77,4 @@ def carve_validation(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[
     n_val = int(round(len(y) * fraction))
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     val, train = perm[:n_val], perm[n_val:]
-    return Split(x[train], y[train]), Split(x[val], y[val])
+    return Split(x.index_select(0, train), y[train]), Split(x.index_select(0, val), y[val])

@@ -63,18 +63,31 @@ def read_split(name: str, root: Path, train: bool, download: bool) -> tuple[torc
 
 def load_vision(name: str, *, root: str, val_fraction: float = 0.1, split_seed: int = 0,
                 limit_train: int = 0, download: bool = True) -> DataBundle:
-    """Normalized float tensors (N, 1, 28, 28): mean/std from the training split only."""
+    """Normalized float tensors (N, 1, 28, 28): mean/std from the training split only.
+
+    The split is carved and the statistics counted on the uint8 images; each split is then converted to
+    float once, already normalized (a third of the memory traffic of normalizing float copies).
+    """
     root_path = Path(root).expanduser()
     train_img, train_lab = read_split(name, root_path, True, download)
     test_img, test_lab = read_split(name, root_path, False, download)
-    x = train_img.float().div_(255).unsqueeze(1)
-    train, val = carve_validation(x, train_lab, val_fraction, split_seed)
+    train, val = carve_validation(train_img, train_lab, val_fraction, split_seed)
     if limit_train:
         train = train.take(limit_train)
-    mean, std = train.x.mean(), train.x.std()
+    scale, shift = pixel_standardizer(train.x)
 
     def norm(s: Split) -> Split:
-        return Split((s.x - mean) / std, s.y)
+        return Split(s.x.unsqueeze(1).float().mul_(scale).sub_(shift), s.y)  # faster than torch.mul(uint8, float)
 
-    test = Split(test_img.float().div_(255).unsqueeze(1), test_lab)
-    return DataBundle(name, norm(train), norm(val), norm(test), 10, "image", CLASSES[name])
+    return DataBundle(name, norm(train), norm(val), norm(Split(test_img, test_lab)), 10, "image", CLASSES[name])
+
+
+def pixel_standardizer(images: torch.Tensor) -> tuple[float, float]:
+    """(scale, shift) with images * scale - shift == (images / 255 - mean) / std, mean and (unbiased) std
+    of the pixels in [0, 1], counted exactly in float64 from the 256-bin histogram of the uint8 images."""
+    counts = torch.bincount(images.flatten(), minlength=256).double()
+    values = torch.arange(256, dtype=torch.float64) / 255
+    n = counts.sum()
+    mean = (counts * values).sum() / n
+    std = ((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt()
+    return float(1 / (255 * std)), float(mean / std)
