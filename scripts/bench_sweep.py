@@ -4,7 +4,7 @@ Each round runs every variant once, in turn (this machine is shared and noisy); 
 medians of the per-round ratios. Variants: the basic launcher (jobs one after another in this process's
 child, 2 threads each), joblib as nnlab runs it (workers forked from a server that imported torch
 once), and joblib with loky's default fresh-interpreter workers (NNLAB_FORKSERVER=0).
-The per-job overhead beyond training is measured differentially: a 5-job sweep minus a 1-job sweep of
+The per-job overhead beyond training is measured differentially: a 9-job sweep minus a 1-job sweep of
 the same config, per extra job, minus the training time the jobs report.
     python scripts/bench_sweep.py [--data-root ../shared/data] [--repeats 3]
 """
@@ -40,12 +40,14 @@ def sweep_seconds(data_root: str, sweep: list[str], env: dict[str, str] | None =
         return wall, train
 
 
-def per_job_overhead(data_root: str) -> float:
-    """(5-job sweep - 1-job sweep) / 4, minus the extra jobs' training time per job (basic launcher)."""
+def per_job_overhead(data_root: str, extra_jobs: int = 8) -> float:
+    """(wall of a (1 + extra_jobs)-job sweep - wall of a 1-job sweep - the extra training time) / extra_jobs,
+    basic launcher: what each further job costs beyond its training, Hydra's composing included."""
     base = ["trainer.epochs=1", "data.limit_train=5000", "logger=quiet"]
     one_wall, one_train = sweep_seconds(data_root, [*base, "trainer.seed=0"])
-    five_wall, five_train = sweep_seconds(data_root, [*base, "trainer.seed=0,1,2,3,4"])
-    return ((five_wall - one_wall) - (five_train - one_train)) / 4
+    seeds = ",".join(map(str, range(1 + extra_jobs)))
+    many_wall, many_train = sweep_seconds(data_root, [*base, f"trainer.seed={seeds}"])
+    return ((many_wall - one_wall) - (many_train - one_train)) / extra_jobs
 
 
 def main() -> None:
