@@ -39,7 +39,7 @@ def metrics_table(metrics: Mapping[str, float], title: str) -> Table:
     """final/<split>_<metric> keys as a split x metric table."""
     splits = ("train", "val", "test")
     names = sorted(k.removeprefix("final/test_") for k in metrics if k.startswith("final/test_"))
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title))  # a title longer than the table would wrap
     table.add_column("split")
     for name in names:
         table.add_column(name, justify="right")
