@@ -64,7 +64,8 @@ def main() -> None:
     print(f"4-job sweep ({' '.join(SWEEP)}), {os.cpu_count()} cores, medians of {args.repeats} rounds:")
     for name, t in times.items():
         ratio = statistics.median(b / j for b, j in zip(times["basic"], t))
-        print(f"  {name:<22} {statistics.median(t):5.1f} s   speed-up over basic {ratio:.2f}x")
+        rounds = " ".join(f"{b / j:.2f}" for b, j in zip(times["basic"], t))
+        print(f"  {name:<22} {statistics.median(t):5.1f} s   speed-up over basic {ratio:.2f}x   (rounds: {rounds})")
     print(f"per-job overhead beyond training (basic launcher): {statistics.median(overheads):.2f} s "
           f"(target <= 0.3 s)")
 
