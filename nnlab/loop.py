@@ -83,6 +83,7 @@ class LoopState:
     amp_skipped: int = 0  # GradScaler steps skipped for inf/NaN gradients (fp16): counted, not fatal
     accum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss sum, correct, seen
     shuffle_state: Tensor | None = None  # shuffle generator state at the start of the current epoch
+    last_val: dict[str, float] | None = None  # the last epoch's validation scores (of the current weights)
 
 
 @torch.no_grad()
@@ -258,7 +259,7 @@ def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulat
     train_loss, train_acc = loss_total / max(seen_total, 1), correct_total / max(seen_total, 1)
     if not math.isfinite(train_loss):
         raise NonFinite(_diagnose(p, "loss", st.global_step, st.global_step))
-    val = evaluate(p, p.data.val)
+    val = st.last_val = evaluate(p, p.data.val)
     metrics = {"train/loss": train_loss, "train/acc": train_acc, "val/loss": val["loss"],
                "val/acc": val["acc"], "lr": p.schedule.lr}
     if p.precision.scaler.is_enabled():

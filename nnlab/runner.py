@@ -126,10 +126,11 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
     if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
         tracker.info(f"restored the best weights (epoch {st.best_epoch}) for the final scores")
-    metrics = {f"final/{split}_{k}": v for split, part in
-               (("train", p.data.train.spread(cfg["trainer"].get("final_train_samples", 0))),
-                ("val", p.data.val), ("test", p.data.test))
-               for k, v in evaluate(p, part).items()}
+        st.last_val = None  # those scores belonged to the last epoch's weights
+    scores = {"train": evaluate(p, p.data.train.spread(cfg["trainer"].get("final_train_samples", 0))),
+              "val": st.last_val or evaluate(p, p.data.val),  # the last epoch validated these weights already
+              "test": evaluate(p, p.data.test)}
+    metrics = {f"final/{split}_{k}": v for split, part in scores.items() for k, v in part.items()}
     end_stats = layer_stats(p.model, probe_x)
     if init_stats:
         metrics.update({"init/activation_std_first": init_stats[0]["std"],

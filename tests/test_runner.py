@@ -8,7 +8,9 @@ import pytest
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from nnlab.runner import run
+from nnlab.checkpoint import load_checkpoint
+from nnlab.loop import evaluate
+from nnlab.runner import build, run
 from nnlab.tracker import Tracker
 
 from helpers import SHARED_DATA, needs_fashion
@@ -59,6 +61,18 @@ def test_run_folder_contents_and_tensorboard_tags(cfg_for, tmp_path, fake_mnist)
     assert len(ea.Scalars("val/acc")) == 2
     hists = set(ea.Tags()["histograms"])
     assert "weights/hidden.0.0.weight" in hists and "grads/out.weight" in hists
+
+
+@pytest.mark.parametrize(("regularizer", "final"), [("none", "last.pt"), ("early_stopping", "best.pt")])
+def test_final_val_scores_are_those_of_the_final_weights(cfg_for, tmp_path, fake_mnist, regularizer, final):
+    """final/val_* reuses the last epoch's validation, unless early stopping restored the best weights:
+    either way it equals a fresh evaluation of the weights the run ends with."""
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=3", f"regularizer={regularizer}",
+                  "optimizer.lr=0.05")
+    metrics = train(cfg, tmp_path / "run")
+    p = build(cfg, tmp_path / "fresh")
+    p.model.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / final)["model"])
+    assert evaluate(p, p.data.val) == {"loss": metrics["final/val_loss"], "acc": metrics["final/val_acc"]}
 
 
 def test_hparams_are_in_the_runs_own_event_file(cfg_for, tmp_path):
