@@ -65,6 +65,7 @@ def test_hydra_flags_work(tmp_path):
     assert cfg.returncode == 0 and "name: mish" in cfg.stdout and "name: xor" in cfg.stdout
     helped = nnlab("train", "--help", cwd=tmp_path)
     assert helped.returncode == 0 and "activation: elu, gelu" in helped.stdout
+    assert helped.stdout.startswith("nnlab train: one training run, or a sweep with -m")
     info = nnlab("train", "--info", "searchpath", cwd=tmp_path)
     assert info.returncode == 0 and "configs" in info.stdout
 
