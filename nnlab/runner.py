@@ -126,7 +126,8 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
     if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
         tracker.info(f"restored the best weights (epoch {st.best_epoch}) for the final scores")
-        st.last_val = None  # those scores belonged to the last epoch's weights
+        if st.best_epoch != st.epoch:
+            st.last_val = None  # those scores belonged to the last epoch's weights, not the best epoch's
     scores = {"train": evaluate(p, p.data.train.spread(cfg["trainer"].get("final_train_samples", 0))),
               "val": st.last_val or evaluate(p, p.data.val),  # the last epoch validated these weights already
               "test": evaluate(p, p.data.test)}
