@@ -152,7 +152,7 @@ def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
     if "b256" in cfgs:
         paths["nnlab batch 256"] = lambda: nnlab_epoch(cfgs["b256"])
         paths["bare batch 256"] = lambda: bare_epoch(cfgs["b256"])
-        paths["nnlab amp=true"] = lambda: nnlab_epoch(cfgs["bf16"])
+        paths["nnlab amp=true"] = lambda: nnlab_epoch(cfgs["amp"])
     names = list(paths)
     shift %= len(names)
     measured = {name: paths[name]() for name in names[shift:] + names[:shift]}
@@ -169,7 +169,7 @@ def main() -> None:
     cfgs = {"base": compose_config(overrides(args.model, 128, args.data_root))}
     if args.model == "mlp":
         cfgs["b256"] = compose_config(overrides("mlp", 256, args.data_root))
-        cfgs["bf16"] = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
+        cfgs["amp"] = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
     rows = [one_round(cfgs, args.data_root, r) for r in range(args.repeats)]
 
     def ratio(a: str, b: str) -> str:  # median over rounds of (samples/s of a) / (samples/s of b), and each round's
