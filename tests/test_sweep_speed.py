@@ -6,52 +6,110 @@ import pickle
 import subprocess
 import sys
 
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
 from hydra_plugins.nnlab_sweeper import compose_once
 from nnlab.cli import _name_jobs_by_swept_keys
 from nnlab.compare import find_runs
+from nnlab.paths import config_dir
+from nnlab.resolvers import register
 
 from helpers import nnlab
 
 
 class CountingLoader:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, ...]] = []
+    """Hydra's real config loader, counting the full compositions asked of it."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.calls = loader, []
 
     def load_sweep_config(self, master_config, sweep_overrides):
         self.calls.append(tuple(sweep_overrides))
-        return {"composed": list(sweep_overrides), "call": len(self.calls)}
+        return self.loader.load_sweep_config(master_config, sweep_overrides)
 
-    def get_search_path(self):
-        return "search path"
+    def __getattr__(self, name):
+        if name.startswith("_") or name == "loader":  # pickle's probes, before __dict__ is filled
+            raise AttributeError(name)
+        return getattr(self.loader, name)
 
 
-def test_the_check_and_the_launch_share_one_composition():
-    inner = CountingLoader()
+@pytest.fixture
+def hydra_loader(tmp_path, monkeypatch):
+    """(a counting wrapper of Hydra's loader for nnlab's config tree, the sweep's master config)."""
+    monkeypatch.chdir(tmp_path)
+    register()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        exclude = "hydra.job.config.override_dirname.exclude_keys=[data,model.hidden]"
+        yield CountingLoader(loader), loader.load_configuration("train", [exclude], RunMode.MULTIRUN)
+
+
+def test_the_check_and_the_launch_share_one_composition(hydra_loader):
+    inner, master = hydra_loader
     loader = compose_once.ComposeOnceLoader(inner)
-    jobs = [["activation=relu"], ["activation=tanh"]]
-    checked = [loader.load_sweep_config({}, job) for job in jobs]  # validate_batch_is_legal
-    launched = [loader.load_sweep_config({}, job) for job in jobs]  # the launcher
-    assert inner.calls == [("activation=relu",), ("activation=tanh",)]
+    jobs = [["data=xor", "activation=relu"], ["data=xor", "activation=tanh"]]
+    checked = [loader.load_sweep_config(master, job) for job in jobs]  # validate_batch_is_legal
+    launched = [loader.load_sweep_config(master, job) for job in jobs]  # the launcher
+    assert inner.calls == [tuple(job) for job in jobs]
     assert [c is lch for c, lch in zip(checked, launched)] == [True, True]
-    assert loader.load_sweep_config({}, jobs[0])["call"] == 3  # handed out once: a third load composes again
-    assert loader.get_search_path() == "search path"  # the rest of the loader is the wrapped one's
+    assert loader.load_sweep_config(master, jobs[0]) is not checked[0]  # handed out once, then composed anew
+    assert loader.get_search_path() is inner.loader.get_search_path()  # the rest is the wrapped loader's
 
 
-def test_workers_get_the_composed_configs_of_small_batches_only():
+def test_jobs_that_differ_in_values_only_are_composed_once_and_equal_a_full_composition(hydra_loader):
+    """One full composition per set of config-group choices; every other job is a copy with its own
+    values, identical (Hydra's own fields included) to what Hydra composes for it, struct mode too."""
+    inner, master = hydra_loader
+    loader = compose_once.ComposeOnceLoader(inner)
+    jobs = [["data=xor", f"activation={a}", f"optimizer.lr={lr}", f"trainer.seed={s}", "model.hidden=[8,8]"]
+            for a in ("relu", "mish") for lr in (0.1, 0.01) for s in (0, 1)]
+    derived = [loader.load_sweep_config(master, job) for job in jobs]
+    assert inner.calls == [tuple(jobs[0]), tuple(jobs[4])]  # relu and mish
+    for job, got in zip(jobs, derived):
+        want = inner.loader.load_sweep_config(master, job)
+        assert OmegaConf.to_yaml(got) == OmegaConf.to_yaml(want)
+        assert OmegaConf.is_struct(got)
+    assert derived[3].hydra.job.override_dirname == "activation=relu,optimizer.lr=0.01,trainer.seed=1"
+    assert derived[3].optimizer.lr == 0.01 and derived[3].trainer.seed == 1 and derived[3].model.hidden == [8, 8]
+    assert derived[0].trainer.seed == 0  # copies share nothing with the template or each other
+
+
+def test_overrides_a_copy_cannot_replay_are_composed_in_full(hydra_loader):
+    """Appends (+key) fail on a copy that has the key already, deletions (~key) need the original:
+    those jobs go through Hydra's whole composition, as do bad keys, with Hydra's own error."""
+    inner, master = hydra_loader
+    loader = compose_once.ComposeOnceLoader(inner)
+    jobs = [["data=xor", f"+trainer.note={n}"] for n in ("a", "b")] + [["data=xor", "~trainer.clip"]] * 2
+    for job in jobs:
+        loader._compose(master, job)
+    assert len(inner.calls) == 4
+    loader._compose(master, ["data=xor", "trainer.seed=0"])
+    with pytest.raises(ConfigCompositionException, match="trainer.sed"):
+        loader._compose(master, ["data=xor", "trainer.sed=1"])
+
+
+def test_workers_get_the_composed_configs_of_small_batches_only(hydra_loader):
     """joblib and submitit pickle the loader into every task: it carries at most KEEP composed configs.
 
     The class is looked up at call time: Hydra's plugin scan re-executes plugin modules (new class
     objects), and pickle wants the class that sys.modules holds now."""
-    inner = CountingLoader()
+    inner, master = hydra_loader
     loader = compose_once.ComposeOnceLoader(inner)
     KEEP = compose_once.KEEP
-    jobs = [[f"trainer.seed={i}"] for i in range(KEEP + 3)]
-    for job in jobs:
-        loader.load_sweep_config({}, job)
+    jobs = [["data=xor", f"activation={a}", f"trainer.seed={i}"]
+            for a in ("relu", "tanh") for i in range((KEEP + 3) // 2 + 1)]
+    checked = [loader.load_sweep_config(master, job) for job in jobs]
     worker = pickle.loads(pickle.dumps(loader))
-    assert worker.load_sweep_config({}, jobs[0])["call"] == 1  # composed by the check, in the main process
-    assert worker.load_sweep_config({}, jobs[-1])["call"] == KEEP + 4  # past KEEP: composed in the worker
-    assert len(inner.calls) == KEEP + 3  # the main process's own loader was not called again
+    assert len(worker._composed) == KEEP and tuple(jobs[-1]) not in worker._composed  # past KEEP: not carried
+    assert OmegaConf.to_yaml(worker.load_sweep_config(master, jobs[0])) == OmegaConf.to_yaml(checked[0])
+    assert OmegaConf.to_yaml(worker.load_sweep_config(master, jobs[-1])) == OmegaConf.to_yaml(checked[-1])
+    assert len(inner.calls) == 2  # one full composition per activation, in the main process
+    assert worker._loader.calls == inner.calls  # the worker derived jobs[-1] from its copy of the template
 
 
 def test_grid_sweeps_use_the_compose_once_sweeper_and_optuna_replaces_it(tmp_path):
