@@ -75,6 +75,11 @@ def _hydra_train(args: list[str]) -> None:
             os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
             if "COMP_POINT" in os.environ:
                 os.environ["COMP_POINT"] = str(max(0, int(os.environ["COMP_POINT"]) - len(" train")))
+    if line is not None or any(a in ("-h", "--help", "--hydra-help") or a.startswith(("-sc", "--shell-completion"))
+                               for a in args):
+        from nnlab.group_listing import share_one_repository
+
+        share_one_repository()  # help and completion list every group's options, each from a fresh repository
     if {"-m", "--multirun"} & set(args) and "hydra/launcher=joblib" in args:
         from nnlab.joblib_workers import start_forkserver
 

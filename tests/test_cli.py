@@ -104,3 +104,32 @@ def test_list_and_help_do_not_import_torch():
 def test_list_unknown_group(tmp_path):
     r = nnlab("list", "activations", cwd=tmp_path)
     assert r.returncode == 2 and "unknown config group 'activations'; choose one of: activation" in r.stdout
+
+
+def test_group_listing_from_one_repository_lists_what_hydra_lists(monkeypatch):
+    """--help and completion read every group's options from one shared repository: the same options,
+    Hydra's own groups and plugin groups included, as Hydra's fresh repository per question gives."""
+    from hydra import initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+
+    from nnlab.group_listing import share_one_repository
+    from nnlab.paths import config_dir
+
+    def every_group(loader, parent=""):
+        listing = {}
+        for group in loader.get_group_options(parent, ObjectType.GROUP):
+            name = f"{parent}/{group}" if parent else group
+            listing[name] = loader.get_group_options(name, ObjectType.CONFIG)
+            listing.update(every_group(loader, name))
+        return listing
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        hydras = every_group(GlobalHydra.instance().config_loader())
+    monkeypatch.setattr(ConfigLoaderImpl, "get_group_options", ConfigLoaderImpl.get_group_options)  # restored after
+    share_one_repository()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        shared = every_group(GlobalHydra.instance().config_loader())
+    assert shared == hydras
+    assert "mish" in shared["activation"] and "joblib" in shared["hydra/launcher"] and len(shared) > 20
