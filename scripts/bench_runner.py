@@ -23,7 +23,7 @@ from torch import nn
 
 from nnlab.compose import compose_config
 from nnlab.devices import cpu_has_bf16
-from nnlab.loop import fit
+from nnlab.loop import Pipeline, fit
 from nnlab.runner import build
 from nnlab.tracker import Tracker
 
@@ -64,6 +64,15 @@ def overrides(model: str, batch: int, root: str, extra: tuple[str, ...] = ()) ->
             f"trainer.batch_size={batch}", "logger.progress=false", "logger.histogram_every_n_epochs=0", *extra]
 
 
+def users_pipeline(cfg: dict) -> Pipeline:
+    """The same data tensors and freshly initialized model as nnlab's, in PyTorch's default memory format:
+    the layout a hand-written loop trains in (nnlab itself moves image models to channels_last)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p = build(cfg, Path(tmp))
+    p.model.to(memory_format=torch.contiguous_format)
+    return p
+
+
 def nnlab_epoch(cfg: dict) -> float:
     """Samples/s of one training epoch through runner.build + loop.fit, default logging (TensorBoard on)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,8 +86,7 @@ def nnlab_epoch(cfg: dict) -> float:
 
 def bare_epoch(cfg: dict) -> float:
     """The loop a user would write: in-memory tensors, randperm batches, torch.optim.Adam defaults."""
-    with tempfile.TemporaryDirectory() as tmp:
-        p = build(cfg, Path(tmp))  # the same data tensors and freshly initialized model
+    p = users_pipeline(cfg)
     model, (x, y), bs = p.model, (p.data.train.x, p.data.train.y), cfg["trainer"]["batch_size"]
     opt = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"])
     model.train()
@@ -96,8 +104,7 @@ def dataloader_epoch(cfg: dict, root: str) -> float:
     """torchvision FashionMNIST + ToTensor/Normalize per sample + DataLoader: the tutorial path."""
     from torchvision import datasets, transforms
 
-    with tempfile.TemporaryDirectory() as tmp:
-        p = build(cfg, Path(tmp))
+    p = users_pipeline(cfg)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.286,), (0.353,))])
     ds = datasets.FashionMNIST(root, train=True, transform=tf, download=False)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg["trainer"]["batch_size"], shuffle=True)
@@ -115,8 +122,7 @@ def lightning_epoch(cfg: dict) -> float | None:
         import lightning as L
     except ImportError:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        p = build(cfg, Path(tmp))
+    p = users_pipeline(cfg)
 
     class Module(L.LightningModule):
         def __init__(self) -> None:

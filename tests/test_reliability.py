@@ -57,10 +57,13 @@ def _final(metrics):
     return {k: v for k, v in metrics.items() if k != "final/train_seconds"}
 
 
+@pytest.mark.parametrize("model", [["model=mlp"], ["model=cnn", "model.channels=[4,8]", "model.head=16"]],
+                         ids=["mlp", "cnn"])
 @pytest.mark.parametrize("kill_at", [8, 12], ids=["mid-epoch", "epoch-boundary"])  # 6 steps an epoch
-def test_sigterm_then_resume_equals_uninterrupted(cfg_for, tmp_path, fake_mnist, kill_at):
-    """A run stopped by SIGTERM (mid-epoch or at an epoch boundary) and resumed ends bitwise equal."""
-    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=3", "trainer.batch_size=100",
+def test_sigterm_then_resume_equals_uninterrupted(cfg_for, tmp_path, fake_mnist, kill_at, model):
+    """A run stopped by SIGTERM (mid-epoch or at an epoch boundary) and resumed ends bitwise equal (the CNN
+    in channels_last, its batch-norm statistics included)."""
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", *model, "trainer.epochs=3", "trainer.batch_size=100",
                   "regularizer=dropout", "regularizer.augment=true", "scheduler=cosine", "scheduler.warmup_epochs=1",
                   "trainer.log_every_n_steps=3")
     straight = _run(cfg, tmp_path / "straight")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
+import torch
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
 
 from nnlab.checkpoint import load_checkpoint
 from nnlab.loop import evaluate
@@ -99,6 +102,19 @@ def test_same_seed_same_metrics(cfg_for, tmp_path, fake_mnist):
     b = train(cfg, tmp_path / "b")
     a.pop("final/train_seconds"), b.pop("final/train_seconds")
     assert a == b
+
+
+def test_image_models_train_in_channels_last(cfg_for, tmp_path, fake_mnist):
+    """On CPU the convolution weights are NHWC (oneDNN's fast layout), and the model computes what the same
+    weights compute in PyTorch's default NCHW layout."""
+    p = build(cfg_for("data=mnist", f"data.root={fake_mnist}", "model=cnn", "model.blocks=1", "device=cpu"), tmp_path)
+    convs = [m for m in p.model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 6 and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    plain = copy.deepcopy(p.model).to(memory_format=torch.contiguous_format).eval()
+    assert not [m for m in plain.modules() if isinstance(m, nn.Conv2d)][1].weight.is_contiguous(
+        memory_format=torch.channels_last)  # (a 1-channel conv's weight is both layouts at once)
+    x = p.data.val.x[:32]
+    torch.testing.assert_close(p.model.eval()(x), plain(x), rtol=1e-4, atol=1e-5)
 
 
 def test_amp_bf16_on_cpu_trains(cfg_for, tmp_path, fake_mnist):
