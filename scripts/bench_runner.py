@@ -1,9 +1,11 @@
 """nnlab's runner vs a bare PyTorch loop vs the torchvision DataLoader path (vs Lightning if installed).
 
-Same model, data, seed and batch size; measured side by side in one process, interleaved, medians of
---repeats one-epoch runs. Prints samples/s, the ratios, and the fraction of the fp32 GEMM ceiling that
-this machine reaches (measured here, not assumed).
-    python scripts/bench_runner.py [--data-root ../shared/data] [--repeats 5] [--model mlp|cnn]
+Same model, data, seed and batch size; measured side by side in one process. Each round runs every path
+once over the same --samples (half an epoch: short rounds keep the paths of a round under the same load
+on a shared machine), in an order that rotates from round to round, after one uncounted warm-up round.
+Prints the median samples/s, the medians of the per-round ratios with every round's value, and the
+fraction of the fp32 GEMM ceiling that this machine reaches (measured here, not assumed).
+    python scripts/bench_runner.py [--data-root ../shared/data] [--repeats 9] [--samples 27000] [--model mlp|cnn]
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def model_flops_per_sample(model: nn.Module, x: torch.Tensor) -> float:
     return 3.0 * flops
 
 
-def overrides(model: str, batch: int, root: str, extra: tuple[str, ...] = ()) -> list[str]:
+def overrides(model: str, batch: int, root: str, samples: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """nnlab's config for one measurement: `samples` training samples (whole batches), default logging."""
     return ["data=fashion_mnist", f"data.root={root}", f"model={model}", "optimizer=adam", "trainer.epochs=1",
-            f"trainer.batch_size={batch}", "logger.progress=false", "logger.histogram_every_n_epochs=0", *extra]
+            f"trainer.batch_size={batch}", f"trainer.limit_train_batches={-(-samples // batch)}",
+            "logger.progress=false", "logger.histogram_every_n_epochs=0", *extra]
 
 
 def users_pipeline(cfg: dict) -> Pipeline:
@@ -73,56 +77,68 @@ def users_pipeline(cfg: dict) -> Pipeline:
     return p
 
 
-def nnlab_epoch(cfg: dict) -> float:
-    """Samples/s of one training epoch through runner.build + loop.fit, default logging (TensorBoard on)."""
+def batches_of(cfg: dict) -> tuple[int, int]:
+    """(batch size, batches per measurement) of a config made by `overrides`."""
+    return cfg["trainer"]["batch_size"], cfg["trainer"]["limit_train_batches"]
+
+
+def nnlab_run(cfg: dict) -> float:
+    """Samples/s through runner.build + loop.fit with default logging (TensorBoard scalars every 50 steps)."""
     with tempfile.TemporaryDirectory() as tmp:
         p = build(cfg, Path(tmp))
         quiet = Console(file=open(os.devnull, "w"))
         tracker = Tracker(Path(tmp), progress=False, histogram_every_n_epochs=0, console=quiet)
         st = fit(p, tracker)
         tracker.close()
-        return len(p.data.train) / st.elapsed
+    bs, n = batches_of(cfg)
+    return min(bs * n, len(p.data.train)) / st.elapsed
 
 
-def bare_epoch(cfg: dict) -> float:
+def bare_run(cfg: dict) -> float:
     """The loop a user would write: in-memory tensors, randperm batches, torch.optim.Adam defaults."""
     p = users_pipeline(cfg)
-    model, (x, y), bs = p.model, (p.data.train.x, p.data.train.y), cfg["trainer"]["batch_size"]
+    (bs, n), model, (x, y) = batches_of(cfg), p.model, (p.data.train.x, p.data.train.y)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"])
     model.train()
     t0 = time.perf_counter()
     perm = torch.randperm(len(y))
-    for i in range(0, len(y), bs):
+    for i in range(0, min(bs * n, len(y)), bs):
         idx = perm[i:i + bs]
         opt.zero_grad()
         F.cross_entropy(model(x[idx]), y[idx]).backward()
         opt.step()
-    return len(y) / (time.perf_counter() - t0)
+    return min(bs * n, len(y)) / (time.perf_counter() - t0)
 
 
-def dataloader_epoch(cfg: dict, root: str) -> float:
+def dataloader_run(cfg: dict, root: str) -> float:
     """torchvision FashionMNIST + ToTensor/Normalize per sample + DataLoader: the tutorial path."""
     from torchvision import datasets, transforms
 
     p = users_pipeline(cfg)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.286,), (0.353,))])
     ds = datasets.FashionMNIST(root, train=True, transform=tf, download=False)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg["trainer"]["batch_size"], shuffle=True)
-    model, opt = p.model, torch.optim.Adam(p.model.parameters(), lr=cfg["optimizer"]["lr"])
+    (bs, n), model = batches_of(cfg), p.model
+    loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
+    opt, seen = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"]), 0
     t0 = time.perf_counter()
-    for xb, yb in loader:
+    for step, (xb, yb) in enumerate(loader):
+        if step == n:
+            break
         opt.zero_grad()
         F.cross_entropy(model(xb), yb).backward()
         opt.step()
-    return len(ds) / (time.perf_counter() - t0)
+        seen += len(yb)
+    return seen / (time.perf_counter() - t0)
 
 
-def lightning_epoch(cfg: dict) -> float | None:
+def lightning_run(cfg: dict) -> float | None:
+    """Lightning's Trainer over a TensorDataset DataLoader of the same tensors; None if not installed."""
     try:
         import lightning as L
     except ImportError:
         return None
     p = users_pipeline(cfg)
+    bs, n = batches_of(cfg)
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -136,12 +152,12 @@ def lightning_epoch(cfg: dict) -> float | None:
             return torch.optim.Adam(self.parameters(), lr=cfg["optimizer"]["lr"])
 
     ds = torch.utils.data.TensorDataset(p.data.train.x, p.data.train.y)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg["trainer"]["batch_size"], shuffle=True)
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
-    t0 = time.perf_counter()
+    loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=n, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    t0 = time.perf_counter()  # fit() included: its set-up takes a few milliseconds
     trainer.fit(Module(), loader)
-    return len(ds) / (time.perf_counter() - t0)
+    return min(bs * n, len(ds)) / (time.perf_counter() - t0)
 
 
 def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
@@ -150,15 +166,15 @@ def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
     The order rotates by `shift` from round to round: no path always runs first (cold caches) or last.
     """
     paths: dict[str, Callable[[], float | None]] = {
-        "nnlab": lambda: nnlab_epoch(cfgs["base"]),
-        "bare": lambda: bare_epoch(cfgs["base"]),
-        "dataloader": lambda: dataloader_epoch(cfgs["base"], root),
-        "lightning": lambda: lightning_epoch(cfgs["base"]),
+        "nnlab": lambda: nnlab_run(cfgs["base"]),
+        "bare": lambda: bare_run(cfgs["base"]),
+        "dataloader": lambda: dataloader_run(cfgs["base"], root),
+        "lightning": lambda: lightning_run(cfgs["base"]),
     }
     if "b256" in cfgs:
-        paths["nnlab batch 256"] = lambda: nnlab_epoch(cfgs["b256"])
-        paths["bare batch 256"] = lambda: bare_epoch(cfgs["b256"])
-        paths["nnlab amp=true"] = lambda: nnlab_epoch(cfgs["amp"])
+        paths["nnlab batch 256"] = lambda: nnlab_run(cfgs["b256"])
+        paths["bare batch 256"] = lambda: bare_run(cfgs["b256"])
+        paths["nnlab amp=true"] = lambda: nnlab_run(cfgs["amp"])
     names = list(paths)
     shift %= len(names)
     measured = {name: paths[name]() for name in names[shift:] + names[:shift]}
@@ -168,14 +184,17 @@ def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9, help="measured rounds, after one warm-up round")
+    parser.add_argument("--samples", type=int, default=27_000,
+                        help="training samples per measurement (default: half an epoch of Fashion-MNIST)")
     parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     args = parser.parse_args()
     torch.manual_seed(0)
-    cfgs = {"base": compose_config(overrides(args.model, 128, args.data_root))}
+    cfgs = {"base": compose_config(overrides(args.model, 128, args.data_root, args.samples))}
     if args.model == "mlp":
-        cfgs["b256"] = compose_config(overrides("mlp", 256, args.data_root))
-        cfgs["amp"] = compose_config(overrides("mlp", 128, args.data_root, ("trainer.amp=true",)))
+        cfgs["b256"] = compose_config(overrides("mlp", 256, args.data_root, args.samples))
+        cfgs["amp"] = compose_config(overrides("mlp", 128, args.data_root, args.samples, ("trainer.amp=true",)))
+    one_round(cfgs, args.data_root, 0)  # warm-up, not counted: first imports, first allocations, cold caches
     rows = [one_round(cfgs, args.data_root, r) for r in range(args.repeats)]
 
     def ratio(a: str, b: str) -> str:  # median over rounds of (samples/s of a) / (samples/s of b), and each round's
@@ -185,8 +204,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         p = build(cfgs["base"], Path(tmp))
     ceiling = gemm_gflops() * 1e9 / model_flops_per_sample(p.model, p.data.train.x)
-    print(f"{args.model} on Fashion-MNIST, Adam, {torch.get_num_threads()} threads, {args.repeats} rounds "
-          f"(each path once per round), medians")
+    print(f"{args.model} on Fashion-MNIST, Adam, {torch.get_num_threads()} threads; {args.repeats} rounds after a "
+          f"warm-up, each path once per round over {args.samples:,} samples; medians")
     for name in rows[0]:
         sps = statistics.median(r[name] for r in rows)
         print(f"  {name:<16} {sps:>10,.0f} samples/s   ({sps / ceiling:.0%} of the GEMM ceiling {ceiling:,.0f}/s)")

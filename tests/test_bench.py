@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from nnlab.activations import MemoryEfficientSwish, Swish
 from nnlab.bench import run, saved_bytes
 
-from helpers import nnlab
+from helpers import REPO, SHARED_DATA, needs_fashion, nnlab
 
 
 def test_saved_memory_of_swish_variants():
@@ -33,3 +37,24 @@ def test_cli_prints_table(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "ratios against ReLU" in r.stdout and "swish_efficient" in r.stdout
     assert "memory-efficient Swish keeps 0.1 MB for backward vs 0.2 MB" in r.stdout
+
+
+@pytest.mark.slow
+@needs_fashion()
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_bench_runner_measures_every_path_and_prints_the_ratios(model):
+    """scripts/bench_runner.py on real Fashion-MNIST, shrunk to a few batches: every path is measured and
+    every ratio printed with its per-round values (their size is the script's business, not the test's)."""
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_runner.py"), "--model", model,
+                        "--repeats", "2", "--samples", "512", "--data-root", str(SHARED_DATA)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    measured = {m["path"]: int(m["rate"].replace(",", ""))
+                for m in re.finditer(r"^  (?P<path>\S.*?) +(?P<rate>[\d,]+) samples/s", r.stdout, re.M)}
+    paths = {"nnlab", "bare", "dataloader"}
+    if model == "mlp":
+        paths |= {"nnlab batch 256", "bare batch 256", "nnlab amp=true"}
+    assert paths <= set(measured) and all(rate > 0 for rate in measured.values())
+    assert re.search(r"time ratio nnlab / bare loop: +[\d.]+ +\(rounds: [\d.]+ [\d.]+\)", r.stdout)
+    assert re.search(r"nnlab speed-up over DataLoader: +[\d.]+", r.stdout)
+    assert "Lightning" in r.stdout  # compared, or said to be missing
