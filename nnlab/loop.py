@@ -53,6 +53,7 @@ class TrainSettings:
     mode: str = "min"
     checkpoint: bool = True
     activation_stats: bool = False
+    compile: bool = False  # torch.compile the training forward; the model itself stays eager (see fit)
 
 
 @dataclass
@@ -303,6 +304,8 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if s.compile:  # the training steps only: p.model stays the eager module that checkpoints, evaluation,
+        model = torch.compile(model)  # forward hooks and histograms see (plain parameter names, no recompiles)
     tracker.begin(s.epochs, st.epoch)
     with _StopRequest() as stop:
         while st.epoch < s.epochs:

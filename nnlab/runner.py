@@ -40,7 +40,7 @@ def settings_from(cfg: dict[str, Any], ranks: Ranks | None = None) -> TrainSetti
         limit_train_batches=t["limit_train_batches"], l1=reg["l1"], augment=reg["augment"],
         patience=reg["early_stopping"]["patience"], monitor=reg["early_stopping"]["monitor"],
         mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True) and ranks.is_main,
-        activation_stats=cfg.get("logger", {}).get("activation_stats", False),
+        activation_stats=cfg.get("logger", {}).get("activation_stats", False), compile=t["compile"],
     )
 
 
@@ -76,8 +76,6 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
         steps = min(steps, t["limit_train_batches"])
     schedule = build_schedule(cfg["scheduler"]["name"], optimizer, epochs=t["epochs"], steps_per_epoch=steps,
                               **_without(cfg["scheduler"], "name"))
-    if t["compile"]:
-        model = torch.compile(model)
     return Pipeline(data=data, model=model, objective=objective, optimizer=optimizer, schedule=schedule,
                     precision=build_precision(t["amp"], device), settings=settings_from(cfg, ranks), run_dir=run_dir,
                     config=cfg, ranks=ranks)

@@ -117,6 +117,19 @@ def test_image_models_train_in_channels_last(cfg_for, tmp_path, fake_mnist):
     torch.testing.assert_close(p.model.eval()(x), plain(x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_compiled_training_ends_like_eager_training(cfg_for, tmp_path):
+    """trainer.compile=true compiles the training steps only: the run ends where the eager one does (to float
+    tolerance), with the same checkpoint keys and its end-of-run activation statistics."""
+    eager = train(cfg_for("data=xor", "trainer.epochs=3"), tmp_path / "eager")
+    compiled = train(cfg_for("data=xor", "trainer.epochs=3", "trainer.compile=true"), tmp_path / "compiled")
+    for key in ("final/train_loss", "final/test_loss", "final/test_acc", "final/dead_fraction"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-6), key
+    eager_keys, compiled_keys = (load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["model"].keys()
+                                 for run in ("eager", "compiled"))
+    assert compiled_keys == eager_keys  # no `_orig_mod.` prefixes: a compiled run resumes into an eager model
+
+
 def test_amp_bf16_on_cpu_trains(cfg_for, tmp_path, fake_mnist):
     """amp=true on CPU runs bf16 autocast (or warns and falls back to fp32) and still learns."""
     m = train(cfg_for("data=mnist", f"data.root={fake_mnist}", "trainer.epochs=3", "trainer.amp=true",
