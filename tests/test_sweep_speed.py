@@ -50,14 +50,15 @@ def hydra_loader(tmp_path, monkeypatch):
 
 
 def test_the_check_and_the_launch_share_one_composition(hydra_loader):
+    """The up-front check composes each job; its launch is a copy of that composition, not a second one."""
     inner, master = hydra_loader
     loader = compose_once.ComposeOnceLoader(inner)
     jobs = [["data=xor", "activation=relu"], ["data=xor", "activation=tanh"]]
     checked = [loader.load_sweep_config(master, job) for job in jobs]  # validate_batch_is_legal
     launched = [loader.load_sweep_config(master, job) for job in jobs]  # the launcher
     assert inner.calls == [tuple(job) for job in jobs]
-    assert [c is lch for c, lch in zip(checked, launched)] == [True, True]
-    assert loader.load_sweep_config(master, jobs[0]) is not checked[0]  # handed out once, then composed anew
+    assert [OmegaConf.to_yaml(c) == OmegaConf.to_yaml(lch) and c is not lch for c, lch in zip(checked, launched)] \
+        == [True, True]  # copies: the launcher writes the job's number into its own
     assert loader.get_search_path() is inner.loader.get_search_path()  # the rest is the wrapped loader's
 
 
@@ -86,30 +87,29 @@ def test_overrides_a_copy_cannot_replay_are_composed_in_full(hydra_loader):
     loader = compose_once.ComposeOnceLoader(inner)
     jobs = [["data=xor", f"+trainer.note={n}"] for n in ("a", "b")] + [["data=xor", "~trainer.clip"]] * 2
     for job in jobs:
-        loader._compose(master, job)
+        loader.load_sweep_config(master, job)
     assert len(inner.calls) == 4
-    loader._compose(master, ["data=xor", "trainer.seed=0"])
+    loader.load_sweep_config(master, ["data=xor", "trainer.seed=0"])
     with pytest.raises(ConfigCompositionException, match="trainer.sed"):
-        loader._compose(master, ["data=xor", "trainer.sed=1"])
+        loader.load_sweep_config(master, ["data=xor", "trainer.sed=1"])
 
 
-def test_workers_get_the_composed_configs_of_small_batches_only(hydra_loader):
-    """joblib and submitit pickle the loader into every task: it carries at most KEEP composed configs.
+def test_workers_get_the_templates_of_small_sweeps_only(hydra_loader, monkeypatch):
+    """joblib and submitit pickle the loader into every task: with at most KEEP templates it carries them,
+    and the worker derives its job without composing; with more, it carries none (each task composes).
 
     The class is looked up at call time: Hydra's plugin scan re-executes plugin modules (new class
     objects), and pickle wants the class that sys.modules holds now."""
     inner, master = hydra_loader
     loader = compose_once.ComposeOnceLoader(inner)
-    KEEP = compose_once.KEEP
-    jobs = [["data=xor", f"activation={a}", f"trainer.seed={i}"]
-            for a in ("relu", "tanh") for i in range((KEEP + 3) // 2 + 1)]
+    jobs = [["data=xor", f"activation={a}", f"trainer.seed={i}"] for a in ("relu", "tanh") for i in range(3)]
     checked = [loader.load_sweep_config(master, job) for job in jobs]
     worker = pickle.loads(pickle.dumps(loader))
-    assert len(worker._composed) == KEEP and tuple(jobs[-1]) not in worker._composed  # past KEEP: not carried
-    assert OmegaConf.to_yaml(worker.load_sweep_config(master, jobs[0])) == OmegaConf.to_yaml(checked[0])
     assert OmegaConf.to_yaml(worker.load_sweep_config(master, jobs[-1])) == OmegaConf.to_yaml(checked[-1])
-    assert len(inner.calls) == 2  # one full composition per activation, in the main process
-    assert worker._loader.calls == inner.calls  # the worker derived jobs[-1] from its copy of the template
+    assert len(inner.calls) == 2 and worker._loader.calls == inner.calls  # derived in the worker, not composed
+    monkeypatch.setattr(compose_once, "KEEP", 2)  # now three sets of choices are more than KEEP
+    loader.load_sweep_config(master, ["data=xor", "activation=mish", "trainer.seed=0"])
+    assert pickle.loads(pickle.dumps(loader))._templates == {}
 
 
 def test_grid_sweeps_use_the_compose_once_sweeper_and_optuna_replaces_it(tmp_path):
