@@ -5,7 +5,8 @@ medians of the per-round ratios. Variants: the basic launcher (jobs one after an
 child, 2 threads each), joblib as nnlab runs it (workers forked from a server that imported torch
 once), and joblib with loky's default fresh-interpreter workers (NNLAB_FORKSERVER=0).
 The per-job overhead beyond training is measured differentially: a 9-job sweep minus a 1-job sweep of
-the same config, per extra job, minus the training time the jobs report.
+the same config, per extra job, minus the training time the jobs report; once for a sweep over seeds
+(values: the jobs share one composition) and once over activations (each job its own composition).
     python scripts/bench_sweep.py [--data-root ../shared/data] [--repeats 3]
 """
 
@@ -40,14 +41,18 @@ def sweep_seconds(data_root: str, sweep: list[str], env: dict[str, str] | None =
         return wall, train
 
 
-def per_job_overhead(data_root: str, extra_jobs: int = 8) -> float:
-    """(wall of a (1 + extra_jobs)-job sweep - wall of a 1-job sweep - the extra training time) / extra_jobs,
-    basic launcher: what each further job costs beyond its training, Hydra's composing included."""
+ACTIVATIONS = "relu,tanh,sigmoid,gelu,elu,silu,mish,leaky_relu,softplus"  # 9 config-group choices
+
+
+def per_job_overhead(data_root: str, swept: str) -> float:
+    """(wall of a 9-job sweep - wall of its first job alone - the extra training time) / 8, basic launcher:
+    what each further job costs beyond its training, Hydra's composing included. `swept`: `seeds` (values:
+    one composition serves every job) or `activations` (config-group choices: one composition per job)."""
     base = ["trainer.epochs=1", "data.limit_train=5000", "logger=quiet"]
-    one_wall, one_train = sweep_seconds(data_root, [*base, "trainer.seed=0"])
-    seeds = ",".join(map(str, range(1 + extra_jobs)))
-    many_wall, many_train = sweep_seconds(data_root, [*base, f"trainer.seed={seeds}"])
-    return ((many_wall - one_wall) - (many_train - one_train)) / extra_jobs
+    key, values = ("trainer.seed", ",".join(map(str, range(9)))) if swept == "seeds" else ("activation", ACTIVATIONS)
+    one_wall, one_train = sweep_seconds(data_root, [*base, f"{key}={values.split(',')[0]}"])
+    many_wall, many_train = sweep_seconds(data_root, [*base, f"{key}={values}"])
+    return ((many_wall - one_wall) - (many_train - one_train)) / 8
 
 
 def main() -> None:
@@ -56,18 +61,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    overheads = []
+    overheads: dict[str, list[float]] = {"seeds": [], "activations": []}
     for _ in range(args.repeats):
         for name, (extra, env) in VARIANTS.items():
             times[name].append(sweep_seconds(args.data_root, [*SWEEP, *extra], env)[0])
-        overheads.append(per_job_overhead(args.data_root))
+        for swept, measured in overheads.items():
+            measured.append(per_job_overhead(args.data_root, swept))
     print(f"4-job sweep ({' '.join(SWEEP)}), {os.cpu_count()} cores, medians of {args.repeats} rounds:")
     for name, t in times.items():
         ratio = statistics.median(b / j for b, j in zip(times["basic"], t))
         rounds = " ".join(f"{b / j:.2f}" for b, j in zip(times["basic"], t))
         print(f"  {name:<22} {statistics.median(t):5.1f} s   speed-up over basic {ratio:.2f}x   (rounds: {rounds})")
-    print(f"per-job overhead beyond training (basic launcher): {statistics.median(overheads):.2f} s "
-          f"(target <= 0.3 s)")
+    for swept, measured in overheads.items():
+        print(f"per-job overhead beyond training, 9 jobs over {swept} (basic launcher): "
+              f"{statistics.median(measured):.2f} s (rounds: {' '.join(f'{x:.2f}' for x in measured)}; "
+              f"target <= 0.3 s)")
 
 
 if __name__ == "__main__":
