@@ -77,9 +77,10 @@ def users_pipeline(cfg: dict) -> Pipeline:
     return p
 
 
-def batches_of(cfg: dict) -> tuple[int, int]:
-    """(batch size, batches per measurement) of a config made by `overrides`."""
-    return cfg["trainer"]["batch_size"], cfg["trainer"]["limit_train_batches"]
+def batches_of(cfg: dict, n_train: int) -> tuple[int, int]:
+    """(batch size, samples one measurement trains on) for a config made by `overrides`."""
+    bs = cfg["trainer"]["batch_size"]
+    return bs, min(bs * cfg["trainer"]["limit_train_batches"], n_train)
 
 
 def nnlab_run(cfg: dict) -> float:
@@ -90,24 +91,24 @@ def nnlab_run(cfg: dict) -> float:
         tracker = Tracker(Path(tmp), progress=False, histogram_every_n_epochs=0, console=quiet)
         st = fit(p, tracker)
         tracker.close()
-    bs, n = batches_of(cfg)
-    return min(bs * n, len(p.data.train)) / st.elapsed
+    return batches_of(cfg, len(p.data.train))[1] / st.elapsed
 
 
 def bare_run(cfg: dict) -> float:
     """The loop a user would write: in-memory tensors, randperm batches, torch.optim.Adam defaults."""
     p = users_pipeline(cfg)
-    (bs, n), model, (x, y) = batches_of(cfg), p.model, (p.data.train.x, p.data.train.y)
+    model, (x, y) = p.model, (p.data.train.x, p.data.train.y)
+    bs, samples = batches_of(cfg, len(y))
     opt = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"])
     model.train()
     t0 = time.perf_counter()
     perm = torch.randperm(len(y))
-    for i in range(0, min(bs * n, len(y)), bs):
+    for i in range(0, samples, bs):
         idx = perm[i:i + bs]
         opt.zero_grad()
         F.cross_entropy(model(x[idx]), y[idx]).backward()
         opt.step()
-    return min(bs * n, len(y)) / (time.perf_counter() - t0)
+    return samples / (time.perf_counter() - t0)
 
 
 def dataloader_run(cfg: dict, root: str) -> float:
@@ -117,12 +118,12 @@ def dataloader_run(cfg: dict, root: str) -> float:
     p = users_pipeline(cfg)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.286,), (0.353,))])
     ds = datasets.FashionMNIST(root, train=True, transform=tf, download=False)
-    (bs, n), model = batches_of(cfg), p.model
+    (bs, samples), model = batches_of(cfg, len(ds)), p.model
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
     opt, seen = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"]), 0
     t0 = time.perf_counter()
-    for step, (xb, yb) in enumerate(loader):
-        if step == n:
+    for xb, yb in loader:
+        if seen >= samples:
             break
         opt.zero_grad()
         F.cross_entropy(model(xb), yb).backward()
@@ -142,7 +143,7 @@ def lightning_run(cfg: dict, log: bool) -> float | None:
     except ImportError:
         return None
     p = users_pipeline(cfg)
-    bs, n = batches_of(cfg)
+    bs, samples = batches_of(cfg, len(p.data.train))
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -161,12 +162,12 @@ def lightning_run(cfg: dict, log: bool) -> float | None:
     ds = torch.utils.data.TensorDataset(p.data.train.x, p.data.train.y)
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=True)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = L.Trainer(max_epochs=1, limit_train_batches=n, accelerator="cpu", logger=log, default_root_dir=tmp,
-                            log_every_n_steps=50, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False)
+        trainer = L.Trainer(max_epochs=1, limit_train_batches=-(-samples // bs), accelerator="cpu", logger=log,
+                            default_root_dir=tmp, log_every_n_steps=50, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False)
         t0 = time.perf_counter()  # fit() included: its set-up takes a few milliseconds
         trainer.fit(Module(), loader)
-        return min(bs * n, len(ds)) / (time.perf_counter() - t0)
+        return samples / (time.perf_counter() - t0)
 
 
 def one_round(cfgs: dict[str, dict], root: str, shift: int) -> dict[str, float]:
