@@ -57,8 +57,8 @@ def test_the_check_and_the_launch_share_one_composition(hydra_loader):
     checked = [loader.load_sweep_config(master, job) for job in jobs]  # validate_batch_is_legal
     launched = [loader.load_sweep_config(master, job) for job in jobs]  # the launcher
     assert inner.calls == [tuple(job) for job in jobs]
-    assert [OmegaConf.to_yaml(c) == OmegaConf.to_yaml(lch) and c is not lch for c, lch in zip(checked, launched)] \
-        == [True, True]  # copies: the launcher writes the job's number into its own
+    assert [OmegaConf.to_yaml(c) for c in checked] == [OmegaConf.to_yaml(lch) for lch in launched]
+    assert all(c is not lch for c, lch in zip(checked, launched))  # copies: the launcher writes the job's number
     assert loader.get_search_path() is inner.loader.get_search_path()  # the rest is the wrapped loader's
 
 

@@ -49,11 +49,12 @@ class ComposeOnceLoader:
             return self._loader.load_sweep_config(master_config, overrides)
         choices, values = split
         shape = tuple((o.key_or_group, o.type) for o in values)
-        if self._templates.get(choices, (None,))[0] != shape:
+        template = self._templates.get(choices)
+        if template is None or template[0] != shape:
             config = self._loader.load_sweep_config(master_config, overrides)
             self._templates[choices] = (shape, copy.deepcopy(config))
             return config
-        config = copy.deepcopy(self._templates[choices][1])
+        config = copy.deepcopy(template[1])
         ConfigLoaderImpl._apply_overrides_to_config(values, config)  # as Hydra applies command-line values
         job = config.hydra.job
         with open_dict(config.hydra):
