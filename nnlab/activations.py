@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from nnlab.errors import ConfigError, choose
+from nnlab.registry import ConfigError, choose
 
 
 class Swish(nn.Module):

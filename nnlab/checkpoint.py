@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:

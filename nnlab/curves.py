@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 if TYPE_CHECKING:
-    from nnlab.compare import RunRecord
+    from nnlab.runs import RunRecord
 
 PANELS = (("train/loss", "train loss"), ("val/loss", "validation loss"), ("val/acc", "validation accuracy"))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 

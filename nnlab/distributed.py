@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 if TYPE_CHECKING:  # torch is imported lazily: the run-folder resolver uses this module before any job
     import torch

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nnlab.activations import GAIN_FAMILY
-from nnlab.errors import ConfigError, choose
+from nnlab.registry import ConfigError, choose
 
 Layer = nn.Linear | nn.Conv1d | nn.Conv2d
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nnlab.errors import ConfigError, choose
+from nnlab.registry import ConfigError, choose
 
 
 class FocalLoss(nn.Module):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler as lrs
 
-from nnlab.errors import ConfigError, choose
+from nnlab.registry import ConfigError, choose
 
 # `fast` is {"fused": True} or {"foreach": True}: one kernel for all parameters instead of a Python loop.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {

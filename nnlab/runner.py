@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,16 +16,16 @@ from nnlab.checkpoint import load_checkpoint
 from nnlab.data import build_data
 from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
-from nnlab.distributed import Ranks, setup
-from nnlab.errors import ConfigError
+from nnlab.distributed import Ranks, env_rank, setup, teardown
 from nnlab.inits import init_layers
 from nnlab.loop import Pipeline, TrainSettings, evaluate, fit
 from nnlab.losses import build_objective
 from nnlab.models import build_model
 from nnlab.optim import build_optimizer, build_schedule
+from nnlab.registry import ConfigError
 from nnlab.seeding import seed_everything
 from nnlab.tracker import Tracker
-from nnlab.verdict import verdicts
+from nnlab.verdicts import run_verdicts
 
 _DEFAULT_THREADS = torch.get_num_threads()
 
@@ -99,9 +101,34 @@ def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
     return flat
 
 
-def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
+def tracker_for(logger: dict[str, Any], run_dir: Path) -> Tracker:
+    """The run's tracker as `logger` configures it; other DDP ranks than 0 print and write nothing."""
+    if env_rank() != 0:
+        logging.getLogger("nnlab").setLevel(logging.WARNING)
+        from rich.console import Console
+
+        return Tracker(run_dir, tensorboard=False, progress=False, console=Console(file=open(os.devnull, "w")))
+    return Tracker(run_dir, tensorboard=logger["tensorboard"], progress=logger["progress"],
+                   histogram_every_n_epochs=logger["histogram_every_n_epochs"])
+
+
+def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker | None = None,
         resume: Path | None = None) -> dict[str, float]:
-    """Build, train, test; write metrics.json and hparams. Returns the final metrics."""
+    """Build, train, test; write metrics.json and hparams. Returns the final metrics.
+
+    Without a `tracker`, one is made from `cfg["logger"]` and closed at the end, with the process group."""
+    if tracker is not None:
+        return _run(cfg, run_dir, choices, tracker, resume)
+    tracker = tracker_for(cfg["logger"], run_dir)
+    try:
+        return _run(cfg, run_dir, choices, tracker, resume)
+    finally:
+        tracker.close()
+        teardown()
+
+
+def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
+         resume: Path | None) -> dict[str, float]:
     state = load_checkpoint(resume) if resume else None
     if state is not None:
         cfg = state["config"]  # the run continues with the config it started with
@@ -142,6 +169,6 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
     if not p.ranks.is_main:
         return metrics  # rank 0 alone writes metrics.json and the hparams
     tracker.hparams(hparams_of(cfg, choices), metrics)
-    tracker.summary(metrics, verdicts(cfg, metrics),
+    tracker.summary(metrics, run_verdicts(cfg, metrics),
                     {"run_dir": str(run_dir), "wall_seconds": time.perf_counter() - t0})
     return metrics

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
-from nnlab.compose import compose_config
+from nnlab.config.compose import compose_config
 from nnlab.devices import cpu_has_bf16
 from nnlab.loop import Pipeline, fit
 from nnlab.runner import build

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlab.compose import compose_config
+from nnlab.config.compose import compose_config
 from nnlab.data.idx import write_idx
 
 

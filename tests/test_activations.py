@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from nnlab.activations import ACTIVATIONS, MemoryEfficientSwish, Swish, activation_factory, swish_efficient
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 X = torch.linspace(-4, 4, 101, dtype=torch.float64)
 

@@ -114,8 +114,8 @@ def test_group_listing_from_one_repository_lists_what_hydra_lists(monkeypatch):
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.object_type import ObjectType
 
-    from nnlab.group_listing import share_one_repository
-    from nnlab.paths import config_dir
+    from nnlab._speedups.help_listing import share_one_repository
+    from nnlab.config.paths import config_dir
 
     def every_group(loader, parent=""):
         listing = {}

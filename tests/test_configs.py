@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nnlab.errors import ConfigError
-from nnlab.listing import groups
+from nnlab.cli.listing import groups
+from nnlab.config.validate import group_choices, validate
+from nnlab.registry import ConfigError
 from nnlab.runner import build
-from nnlab.validation import group_choices, validate
 
 # what a choice needs beside it to be a sensible run (everything else stays at the defaults)
 COMPANIONS = {

@@ -11,7 +11,7 @@ from nnlab.data.augment import random_affine
 from nnlab.data.idx import read_idx, write_idx
 from nnlab.data.pairs import make_pairs
 from nnlab.data.vision import pixel_standardizer
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 from helpers import SHARED_DATA, needs_fashion
 

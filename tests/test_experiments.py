@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nnlab.experiments import VERDICTS
-from nnlab.validation import group_choices
+from nnlab.config.validate import group_choices
+from nnlab.verdicts import VERDICTS
 
 from helpers import SHARED_DATA, nnlab
 

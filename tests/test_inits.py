@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from nnlab.errors import ConfigError
 from nnlab.inits import INITS, expected_std, init_layers
+from nnlab.registry import ConfigError
 
 
 def _layer() -> nn.Sequential:

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnlab.errors import ConfigError
 from nnlab.losses import LOSSES, ContrastiveLoss, FocalLoss, build_objective
+from nnlab.registry import ConfigError
 
 LOGITS = torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
 LABELS = torch.arange(16) % 10

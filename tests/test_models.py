@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from nnlab.activations import activation_factory
-from nnlab.errors import ConfigError
 from nnlab.models import MODELS, build_model
 from nnlab.models.perceptron import Perceptron
+from nnlab.registry import ConfigError
 
 RELU = activation_factory("relu")
 PARAMS = {

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from nnlab.errors import ConfigError
 from nnlab.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_schedule
+from nnlab.registry import ConfigError
 
 TORCH_CLASS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
                "radam": torch.optim.RAdam, "rmsprop": torch.optim.RMSprop}

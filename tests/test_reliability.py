@@ -12,8 +12,8 @@ import torch
 from rich.console import Console
 
 from nnlab.checkpoint import load_checkpoint, save_atomic
-from nnlab.errors import ConfigError
 from nnlab.loop import Interrupted, NonFinite
+from nnlab.registry import ConfigError
 from nnlab.runner import run
 from nnlab.tracker import Tracker
 

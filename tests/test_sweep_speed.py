@@ -13,11 +13,11 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from hydra_plugins.nnlab_sweeper import compose_once
-from nnlab.cli import _name_jobs_by_swept_keys
-from nnlab.compare import find_runs
-from nnlab.paths import config_dir
-from nnlab.resolvers import register
+from nnlab._speedups import compose_once
+from nnlab.cli.train import name_jobs_by_swept_keys
+from nnlab.config.folders import register
+from nnlab.config.paths import config_dir
+from nnlab.runs import find_runs
 
 from helpers import nnlab
 
@@ -125,10 +125,10 @@ def test_joblib_workers_are_forks_of_the_preloaded_server():
     code = (
         "import os, sys\n"
         "from joblib import Parallel, delayed\n"
-        "from nnlab.joblib_workers import start_forkserver\n"
+        "from nnlab._speedups.forkserver import start\n"
         "if __name__ == '__main__':\n"
-        "    start_forkserver()\n"
-        "    probe = \"[m in __import__('sys').modules for m in ('torch', 'torch._dynamo', 'nnlab.job')]\"\n"
+        "    start()\n"
+        "    probe = \"[m in __import__('sys').modules for m in ('torch', 'torch._dynamo', 'nnlab.runner')]\"\n"
         "    print(Parallel(n_jobs=2, backend='loky')(delayed(eval)(probe) for _ in range(2)))\n"
         "    print('torch' in sys.modules)\n"
     )
@@ -139,7 +139,7 @@ def test_joblib_workers_are_forks_of_the_preloaded_server():
 
 def test_joblib_sweep_without_the_forkserver_still_runs(tmp_path):
     r = nnlab("train", "-m", "hydra/launcher=joblib", "activation=relu,tanh", "data=xor", "trainer.epochs=2",
-              "logger=quiet", cwd=tmp_path, env={"NNLAB_FORKSERVER": "0"})
+              "logger=quiet", cwd=tmp_path, env={"NNLAB_SPEEDUPS": "-forkserver"})
     assert r.returncode == 0, r.stderr
     [sweep] = list((tmp_path / "outputs" / "multirun").glob("*/*"))
     assert len(find_runs([sweep])) == 2
@@ -159,6 +159,6 @@ def test_exit_status_and_logs_survive_the_fast_exit(tmp_path):
 
 def test_the_name_exclusion_goes_beside_the_other_overrides():
     """Hydra's argparse wants overrides together: the added one must not land after a trailing option."""
-    args = _name_jobs_by_swept_keys(["-m", "activation=relu,tanh", "data=xor", "--config-dir", "extra"])
+    args = name_jobs_by_swept_keys(["-m", "activation=relu,tanh", "data=xor", "--config-dir", "extra"])
     assert args[1].startswith("hydra.job.config.override_dirname.exclude_keys=[") and ",data]" in args[1]
     assert args[2:] == ["activation=relu,tanh", "data=xor", "--config-dir", "extra"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from nnlab.compare import find_runs, swept_keys
-from nnlab.resolvers import claim_dir, job_dir
+from nnlab.config.folders import claim_dir, job_dir
+from nnlab.runs import find_runs, swept_keys
 
 from helpers import nnlab
 

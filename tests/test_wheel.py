@@ -24,7 +24,7 @@ def test_wheel_ships_configs_and_finds_them(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
-    code = ("from nnlab.paths import config_dir; print(config_dir())\n"
+    code = ("from nnlab.config.paths import config_dir; print(config_dir())\n"
             "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper\n"
             "print(sorted(p.__name__ for p in Plugins.instance().discover(Sweeper)))")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,

@@ -10,7 +10,7 @@ from nnlab.data.bundle import DataBundle, Split, ordered_batches, shuffled_batch
 from nnlab.data.pairs import load_pairs
 from nnlab.data.synthetic import load_gate
 from nnlab.data.vision import load_vision
-from nnlab.errors import ConfigError, choose
+from nnlab.registry import ConfigError, choose
 
 DATASETS: dict[str, Callable[..., DataBundle]] = {
     "mnist": partial(load_vision, "mnist"),

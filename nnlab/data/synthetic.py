@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from nnlab.data.bundle import DataBundle, Split
-from nnlab.errors import choose
+from nnlab.registry import choose
 
 TRUTH_TABLE = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 GATES = {

@@ -8,7 +8,7 @@ import torch
 
 from nnlab.data.bundle import DataBundle, Split, carve_validation
 from nnlab.data.idx import read_idx
-from nnlab.errors import ConfigError
+from nnlab.registry import ConfigError
 
 FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 CLASSES = {

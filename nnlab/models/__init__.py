@@ -7,13 +7,13 @@ from typing import Any
 
 from torch import nn
 
-from nnlab.errors import ConfigError, choose
 from nnlab.models.blocks import ActFactory
 from nnlab.models.cnn import CNN
 from nnlab.models.mlp import MLP
 from nnlab.models.perceptron import Perceptron
 from nnlab.models.residual import ResidualMLP
 from nnlab.models.siamese import Siamese
+from nnlab.registry import ConfigError, choose
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "perceptron": lambda input_shape, out_units, act, **kw: Perceptron(input_shape, out_units, **kw),

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnlab.compose import compose_config
-from nnlab.errors import ConfigError
+from nnlab.config.compose import compose_config
+from nnlab.config.validate import validate
+from nnlab.registry import ConfigError
 from nnlab.tracker import make_console
-from nnlab.validation import validate
 
 STYLE = {"pass": "[green]pass", "warn": "[yellow]warn", "fail": "[bold red]FAIL"}
 

@@ -4,7 +4,7 @@ A loky worker normally starts as a new interpreter that imports torch (~2 s on 2
 (~1 s: every `optimizer.step()` imports it) and TensorBoard before its first job, and tears them down
 again (~1 s) at the end while the main process waits. With loky's `forkserver` start method and those
 modules preloaded, one server pays the imports, started early and alongside the main process's own
-Hydra work; each worker is a fork of it and exits without teardown. NNLAB_FORKSERVER=0 turns it off.
+Hydra work; each worker is a fork of it and exits without teardown. NNLAB_SPEEDUPS=-forkserver turns it off.
 """
 
 from __future__ import annotations
@@ -14,26 +14,16 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from typing import Any
 
-PRELOAD = ["torch", "torch._dynamo", "torch.utils.tensorboard", "nnlab.job",
+PRELOAD = ["torch", "torch._dynamo", "torch.utils.tensorboard", "nnlab.runner", "nnlab.cli.train",
            "hydra_plugins.hydra_joblib_launcher._core"]
 _started = False
 
 
-def is_joblib(launcher: Any) -> bool:
-    """Whether a launcher config (hydra.launcher) is hydra-joblib-launcher's."""
-    return "joblib" in str(launcher.get("_target_", ""))
-
-
-def wanted() -> bool:
-    return "forkserver" in multiprocessing.get_all_start_methods() and os.environ.get("NNLAB_FORKSERVER") != "0"
-
-
-def start_forkserver() -> None:
+def start() -> None:
     """Switch loky to the forkserver start method with nnlab's imports preloaded; start the server now."""
     global _started
-    if _started or not wanted():
+    if _started or "forkserver" not in multiprocessing.get_all_start_methods():
         return
     from multiprocessing import forkserver
 

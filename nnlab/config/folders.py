@@ -8,9 +8,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from nnlab.config.paths import default_data_root
 from nnlab.distributed import env_rank, launched_by_torchrun, shared_run_dir
-from nnlab.errors import ConfigError
-from nnlab.paths import default_data_root
+from nnlab.registry import ConfigError
 
 OUTPUTS = Path("outputs")
 

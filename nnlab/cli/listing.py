@@ -8,7 +8,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from nnlab.paths import config_dir
+from nnlab.config.paths import config_dir
 
 HIDDEN = ("hydra",)
 

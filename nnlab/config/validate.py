@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nnlab.errors import ConfigError
-from nnlab.paths import config_dir
+from nnlab.config.paths import config_dir
+from nnlab.registry import ConfigError
 
 GROUPS = ("data", "model", "activation", "init", "loss", "optimizer", "scheduler", "device")
 IMAGE_DATA = ("mnist", "fashion_mnist")

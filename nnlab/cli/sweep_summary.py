@@ -12,14 +12,9 @@ FAILED: list[str] = []  # read by the CLI to set the exit code of a sweep
 
 
 class SweepSummary(Callback):
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from nnlab.joblib_workers import is_joblib, start_forkserver
-
-        if is_joblib(config.hydra.launcher):  # the CLI starts it earlier when the override is on its line
-            start_forkserver()
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from nnlab.compare import failures_text, find_runs, print_comparison
+        from nnlab.cli.compare import failures_text, print_comparison
+        from nnlab.runs import find_runs
         from nnlab.tracker import make_console
 
         sweep = Path(str(config.hydra.sweep.dir))
@@ -42,7 +37,7 @@ def report_verdicts(experiment: str, runs: list, sweep: Path, console: Any) -> N
 
     from rich.table import Table
 
-    from nnlab.experiments import VERDICTS, as_json
+    from nnlab.verdicts import VERDICTS, as_json
 
     verdicts = VERDICTS[experiment](runs)
     table = Table(title=f"experiment {experiment}: the chapter's claims, measured")

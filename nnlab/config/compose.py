@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from nnlab.errors import ConfigError
-from nnlab.paths import config_dir
-from nnlab.resolvers import register
+from nnlab.config.folders import register
+from nnlab.config.paths import config_dir
+from nnlab.registry import ConfigError
 
 
 def compose_config(overrides: list[str]) -> dict[str, Any]:
@@ -23,15 +22,3 @@ def compose_config(overrides: list[str]) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=True)
     except HydraException as e:
         raise ConfigError(str(e)) from None
-
-
-def validate_command(overrides: list[str]) -> int:
-    from nnlab.validation import validate
-
-    try:
-        validate(compose_config(overrides))
-    except ConfigError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        return 2
-    print("configuration OK")
-    return 0

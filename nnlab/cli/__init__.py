@@ -1,0 +1,74 @@
+"""`nnlab <command>`: one module per command in this package; argv, exit codes and tables live only here.
+
+No torch import on the fast paths (`--help`, `list`, `validate`, `compare`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: nnlab <command> [args]
+
+commands:
+  train [overrides]     train one run, or a sweep with -m (Hydra: --help, --cfg job, --info, -sc)
+  validate [overrides]  check a configuration without loading data or torch
+  list [group]          the choices of every config group (or of one)
+  doctor [overrides]    the chapter's debugging protocol on the configured pipeline
+  bench activations     time and memory of every activation, ratios against ReLU
+  compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
+
+examples:
+  nnlab train model=mlp activation=mish init=kaiming_normal optimizer=adamw
+  nnlab train -m activation=relu,mish init=kaiming_normal,xavier_uniform data=xor
+  nnlab list activation
+"""
+
+COMMANDS = ("train", "validate", "list", "doctor", "compare", "bench")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`nnlab ...`; with `argv` given (from Python), the same without the process-level fast exit."""
+    from nnlab import _speedups
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    with _speedups.process(args, whole_process=argv is None):
+        _dispatch(args)
+
+
+def _dispatch(args: list[str]) -> None:
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return
+    command, rest = args[0], args[1:]
+    if command in ("-sc", "--shell-completion") or command.startswith("--shell-completion="):
+        from nnlab.cli import train
+
+        train.main(args)  # the installed completion script calls `nnlab -sc query=bash`
+    elif command == "train":
+        from nnlab.cli import train
+
+        train.main(rest)
+    elif command == "list":
+        from nnlab.cli.listing import print_choices
+
+        sys.exit(print_choices(rest[0] if rest else None))
+    elif command == "compare":
+        from nnlab.cli.compare import main as compare_main
+
+        sys.exit(compare_main(rest))
+    elif command == "bench":
+        from nnlab.cli.bench import main as bench_main
+
+        sys.exit(bench_main(rest))
+    elif command == "doctor":
+        from nnlab.cli.doctor import doctor_command
+
+        sys.exit(doctor_command(rest))
+    elif command == "validate":
+        from nnlab.cli.validate import validate_command
+
+        sys.exit(validate_command(rest))
+    else:
+        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        sys.exit(2)

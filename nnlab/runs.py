@@ -1,0 +1,68 @@
+"""Run folders read back: each run's overrides, final metrics or error, and which keys a set of runs sweeps.
+
+A run folder is any folder holding `.hydra/overrides.yaml` (written by `nnlab train`); `metrics.json` holds
+its final metrics, `error.txt` the error of a failed sweep job. No torch import.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+HIDDEN_KEYS = ("data.root", "hydra/launcher", "resume", "logger", "logger.progress")
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    overrides: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "ok" if self.metrics else "incomplete"
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    raw = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    overrides = dict(o.lstrip("+~").split("=", 1) for o in raw if "=" in o)
+    overrides = {k: v for k, v in overrides.items() if k not in HIDDEN_KEYS and not k.startswith("hydra.")}
+    metrics_file, error_file = run_dir / "metrics.json", run_dir / "error.txt"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    error = error_file.read_text().strip() if error_file.is_file() else None
+    return RunRecord(run_dir, overrides, metrics, error)
+
+
+def find_runs(paths: list[Path]) -> list[RunRecord]:
+    """Every run folder (one holding .hydra/overrides.yaml) at or below `paths`."""
+    dirs: dict[Path, None] = {}
+    for root in paths:
+        for marker in sorted(root.glob("**/.hydra/overrides.yaml")):
+            dirs[marker.parent.parent] = None
+    return [read_run(d) for d in dirs]
+
+
+def swept_keys(runs: list[RunRecord]) -> list[str]:
+    """Override keys whose values differ between runs (all of them for a single run)."""
+    keys = sorted({k for r in runs for k in r.overrides})
+    if len(runs) < 2:
+        return keys
+    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+def metric_key(name: str) -> str:
+    return name if "/" in name else f"final/{name}"
+
+
+def higher_is_better(metric: str) -> bool:
+    return not metric.endswith("loss")
+
+
+def ranked(runs: list[RunRecord], metric: str) -> list[RunRecord]:
+    """Best first on `metric`; failed and incomplete runs last."""
+    sign = -1 if higher_is_better(metric) else 1
+    return sorted(runs, key=lambda r: (metric not in r.metrics, sign * r.metrics.get(metric, 0.0)))
