@@ -6,10 +6,12 @@ per epoch: validate -> scheduler -> best/last checkpoint -> early stopping -> tr
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ class TrainSettings:
     clip_mode: str = "none"
     clip_max: float = 1.0
     log_every: int = 50
-    limit_train_batches: int = 0
+    steps_per_epoch: int = 1  # batches per epoch: the split's, or trainer.limit_train_batches
     l1: float = 0.0
     augment: bool = False
     patience: int = 0
@@ -73,6 +75,15 @@ class Pipeline:
 
 
 @dataclass
+class EpochTotals:
+    """Training totals of an epoch so far, on the host (summed over ranks at the epoch's end)."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+
+@dataclass
 class LoopState:
     epoch: int = 0  # completed epochs
     batch: int = 0  # batches done in the current epoch (non-zero only after an interrupt)
@@ -82,7 +93,7 @@ class LoopState:
     bad_epochs: int = 0
     elapsed: float = 0.0
     amp_skipped: int = 0  # GradScaler steps skipped for inf/NaN gradients (fp16): counted, not fatal
-    accum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss sum, correct, seen
+    partial: EpochTotals = field(default_factory=lambda: EpochTotals())  # the current epoch's, after an interrupt
     shuffle_state: Tensor | None = None  # shuffle generator state at the start of the current epoch
     last_val: dict[str, float] | None = None  # the last epoch's validation scores (of the current weights)
 
@@ -153,7 +164,8 @@ def checkpoint_state(p: Pipeline, st: LoopState, aug_gen: torch.Generator) -> di
         "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
         "schedule": p.schedule.state_dict(), "scaler": p.precision.scaler.state_dict(),
         "rng": rng_state(), "aug_gen": aug_gen.get_state(), "shuffle_state": st.shuffle_state,
-        "loop": {k: v for k, v in vars(st).items() if k != "shuffle_state"}, "config": p.config,
+        "loop": {**{k: v for k, v in vars(st).items() if k != "shuffle_state"}, "partial": asdict(st.partial)},
+        "config": p.config,
     }
 
 
@@ -164,7 +176,8 @@ def restore(p: Pipeline, state: dict[str, Any], aug_gen: torch.Generator) -> Loo
     p.precision.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     aug_gen.set_state(state["aug_gen"])
-    return LoopState(**state["loop"], shuffle_state=state["shuffle_state"])
+    loop = state["loop"]
+    return LoopState(**{**loop, "partial": EpochTotals(**loop["partial"])}, shuffle_state=state["shuffle_state"])
 
 
 def _save(p: Pipeline, st: LoopState, aug_gen: torch.Generator, name: str) -> None:
@@ -176,7 +189,7 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
-def train_step(p: Pipeline, model: nn.Module, xb: Tensor, yb: Tensor, l1_weights: list[Tensor]) -> Step:
+def train_step(p: Pipeline, model: nn.Module, xb: Tensor, yb: Tensor, l1_weights: list[Tensor]) -> StepResult:
     """One optimization step, the chapter's anatomy: zero_grad -> forward (autocast) -> loss (+ L1)
     -> scaled backward -> unscale -> clip -> step -> scheduler. No host sync."""
     s, scaler = p.settings, p.precision.scaler
@@ -199,11 +212,13 @@ def train_step(p: Pipeline, model: nn.Module, xb: Tensor, yb: Tensor, l1_weights
     scaler.update()
     skipped = (scaler._scale < scale_before).sum() if scale_before is not None else None  # backs off on a skip
     p.schedule.after_step()
-    return Step(out.detach(), loss.detach(), grad_norm, skipped)
+    return StepResult(out.detach(), loss.detach(), grad_norm, skipped)
 
 
 @dataclass
-class Step:
+class StepResult:
+    """What one train_step leaves on the device (nothing synced to the host)."""
+
     out: Tensor
     loss: Tensor
     grad_norm: Tensor | None
@@ -220,43 +235,124 @@ class EpochAccumulator:
     skipped: Tensor
 
     @classmethod
-    def resume(cls, accum: list[float], device: torch.device) -> EpochAccumulator:
-        return cls(torch.tensor(accum[0], device=device), torch.tensor(int(accum[1]), device=device,
-                   dtype=torch.long), int(accum[2]), torch.zeros((), device=device, dtype=torch.long))
+    def resume(cls, totals: EpochTotals, device: torch.device) -> EpochAccumulator:
+        return cls(torch.tensor(totals.loss_sum, device=device),
+                   torch.tensor(int(totals.correct), device=device, dtype=torch.long), int(totals.seen),
+                   torch.zeros((), device=device, dtype=torch.long))
 
-    def add(self, p: Pipeline, step: Step, yb: Tensor) -> None:
+    def add(self, p: Pipeline, step: StepResult, yb: Tensor) -> None:
         self.loss_sum += step.loss.float() * len(yb)
         self.correct += (p.objective.predict(step.out) == yb).sum()
         self.seen += len(yb)
         if step.skipped is not None:
             self.skipped += step.skipped
 
-    def host(self) -> list[float]:
-        return [self.loss_sum.item(), self.correct.item(), self.seen]
+    def host(self) -> EpochTotals:
+        return EpochTotals(self.loss_sum.item(), int(self.correct.item()), self.seen)
 
 
-def _log_step(p: Pipeline, tracker: Tracker, model: nn.Module, st: LoopState, step: Step, acc: EpochAccumulator,
-              since: list[float]) -> None:
+@dataclass
+class Clock:
+    """When the epoch started, and where the last log step was (time, samples seen, global step)."""
+
+    epoch_start: float
+    log_time: float
+    log_seen: int
+    log_step: int
+
+    @classmethod
+    def start(cls, acc: EpochAccumulator, st: LoopState) -> Clock:
+        now = time.perf_counter()
+        return cls(now, now, acc.seen, st.global_step)
+
+
+@dataclass
+class Training:
+    """What fit() sets up once: the model it steps (DDP / compiled wrapper of p.model), its generators."""
+
+    model: nn.Module
+    shuffle_gen: torch.Generator
+    aug_gen: torch.Generator
+    l1_weights: list[Tensor]
+
+    @classmethod
+    def setup(cls, p: Pipeline) -> Training:
+        s, model, device = p.settings, p.model, p.data.train.y.device
+        if p.ranks.active:  # gradients are averaged over ranks inside backward()
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if s.compile:  # the training steps only: p.model stays the eager module that checkpoints, evaluation,
+            model = torch.compile(model)  # forward hooks and histograms see (plain parameter names, no recompiles)
+        return cls(model, torch.Generator(device=device).manual_seed(s.seed),
+                   torch.Generator(device=device).manual_seed(s.seed + 1),
+                   [q for q in p.model.parameters() if q.ndim > 1] if s.l1 else [])
+
+
+def _log_step(p: Pipeline, tracker: Tracker, model: nn.Module, st: LoopState, step: StepResult,
+              acc: EpochAccumulator, clock: Clock) -> None:
     """Every log_every_n_steps: the one host sync, the non-finite guard, and the step scalars."""
-    t_log, seen_log, step_log = since
     loss_now = step.loss.item()
     if not math.isfinite(loss_now) or not torch.isfinite(acc.loss_sum):
-        raise NonFinite(_diagnose(p, "loss", int(step_log) + 1, st.global_step))
+        raise NonFinite(_diagnose(p, "loss", clock.log_step + 1, st.global_step))
     gn = step.grad_norm if step.grad_norm is not None else _grad_norm(model)
     if not torch.isfinite(gn) and not p.precision.scaler.is_enabled():
-        raise NonFinite(_diagnose(p, "gradient", int(step_log) + 1, st.global_step))
+        raise NonFinite(_diagnose(p, "gradient", clock.log_step + 1, st.global_step))
     now = time.perf_counter()
     tracker.step(st.global_step, st.batch, {
         "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
-        "perf/samples_per_s": (acc.seen - seen_log) / max(now - t_log, 1e-9),
+        "perf/samples_per_s": (acc.seen - clock.log_seen) / max(now - clock.log_time, 1e-9),
     })
-    since[:] = [now, acc.seen, st.global_step]
+    clock.log_time, clock.log_seen, clock.log_step = now, acc.seen, st.global_step
+
+
+def _begin_epoch(p: Pipeline, tracker: Tracker, st: LoopState, t: Training) -> tuple[EpochAccumulator, Clock]:
+    """Position the shuffle at this epoch's permutation (exact resume) and start its accumulators."""
+    if st.shuffle_state is not None:
+        t.shuffle_gen.set_state(st.shuffle_state)
+    st.shuffle_state = t.shuffle_gen.get_state()
+    acc = EpochAccumulator.resume(st.partial if st.batch else EpochTotals(), p.data.train.y.device)
+    t.model.train()
+    tracker.begin_epoch(p.settings.steps_per_epoch)
+    return acc, Clock.start(acc, st)
+
+
+def _epoch_batches(p: Pipeline, st: LoopState, t: Training) -> Iterator[tuple[Tensor, Tensor]]:
+    """This rank's batches of the epoch from batch `st.batch` on, at most steps_per_epoch in all."""
+    batches = shuffled_batches(p.data.train, p.settings.batch_size, t.shuffle_gen, st.batch, p.ranks.rank,
+                               p.ranks.world)
+    return itertools.islice(batches, max(0, p.settings.steps_per_epoch - st.batch))
+
+
+def _augment(p: Pipeline, xb: Tensor, aug_gen: torch.Generator) -> Tensor:
+    """regularizer.augment: a random rotation/shift of a whole image batch."""
+    return random_affine(xb, aug_gen) if p.settings.augment and xb.ndim == 4 else xb
+
+
+def _log_or_stop(p: Pipeline, tracker: Tracker, st: LoopState, t: Training, step: StepResult,
+                 acc: EpochAccumulator, clock: Clock, stop: _StopRequest) -> None:
+    """Log at log steps; on a stop request, save last.pt mid-epoch and raise Interrupted.
+
+    Ranks stop together: the flag is agreed on at log steps (a rank stopping alone would hang DDP)."""
+    log_now = st.global_step % p.settings.log_every == 0
+    if p.ranks.active:
+        stopping = log_now and any_rank(stop.signal is not None, p.data.train.y.device)
+    else:
+        stopping = stop.signal is not None
+    if log_now or stopping:
+        _log_step(p, tracker, t.model, st, step, acc, clock)
+    if stopping:
+        st.partial = acc.host()
+        st.elapsed += time.perf_counter() - clock.epoch_start
+        _save(p, st, t.aug_gen, "last.pt")
+        raise Interrupted(signal.Signals(stop.signal or signal.SIGTERM).name)
 
 
 def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulator, aug_gen: torch.Generator) -> bool:
     """Validate, schedule, report, checkpoint (best and last); True when early stopping says stop."""
     s, device = p.settings, p.data.train.y.device
-    loss_total, correct_total, seen_total = all_sum(acc.host(), device)
+    totals = acc.host()
+    loss_total, correct_total, seen_total = all_sum([totals.loss_sum, totals.correct, totals.seen], device)
     train_loss, train_acc = loss_total / max(seen_total, 1), correct_total / max(seen_total, 1)
     if not math.isfinite(train_loss):
         raise NonFinite(_diagnose(p, "loss", st.global_step, st.global_step))
@@ -292,55 +388,21 @@ def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulat
 
 def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> LoopState:
     """Train for `settings.epochs`; returns the loop state (checkpoints written on the way)."""
-    s, model, device = p.settings, p.model, p.data.train.y.device
-    shuffle_gen = torch.Generator(device=device).manual_seed(s.seed)
-    aug_gen = torch.Generator(device=device).manual_seed(s.seed + 1)
-    st = restore(p, resume, aug_gen) if resume else LoopState()
-    n_batches = math.ceil(len(p.data.train) / s.batch_size)
-    if s.limit_train_batches:
-        n_batches = min(n_batches, s.limit_train_batches)
-    l1_weights = [q for q in model.parameters() if q.ndim > 1] if s.l1 else []
-    if p.ranks.active:  # gradients are averaged over ranks inside backward()
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if s.compile:  # the training steps only: p.model stays the eager module that checkpoints, evaluation,
-        model = torch.compile(model)  # forward hooks and histograms see (plain parameter names, no recompiles)
+    s, t = p.settings, Training.setup(p)
+    st = restore(p, resume, t.aug_gen) if resume else LoopState()
     tracker.begin(s.epochs, st.epoch)
     with _StopRequest() as stop:
         while st.epoch < s.epochs:
-            if st.shuffle_state is not None:  # start of this epoch's permutation (exact resume)
-                shuffle_gen.set_state(st.shuffle_state)
-            st.shuffle_state = shuffle_gen.get_state()
-            acc = EpochAccumulator.resume(st.accum if st.batch else [0.0, 0.0, 0.0], device)
-            model.train()
-            tracker.begin_epoch(n_batches)
-            t0 = time.perf_counter()
-            since = [t0, acc.seen, st.global_step]  # last log: time, samples, step
-            for xb, yb in shuffled_batches(p.data.train, s.batch_size, shuffle_gen, st.batch, p.ranks.rank,
-                                           p.ranks.world):
-                if st.batch >= n_batches:
-                    break
-                if s.augment and xb.ndim == 4:
-                    xb = random_affine(xb, aug_gen)
-                step = train_step(p, model, xb, yb, l1_weights)
+            acc, clock = _begin_epoch(p, tracker, st, t)
+            for xb, yb in _epoch_batches(p, st, t):
+                xb = _augment(p, xb, t.aug_gen)
+                step = train_step(p, t.model, xb, yb, t.l1_weights)
                 acc.add(p, step, yb)
-                st.batch += 1
-                st.global_step += 1
-                log_now = st.global_step % s.log_every == 0
-                # ranks stop together: the flag is agreed on at log steps (a lone rank would hang DDP)
-                stopping = any_rank(stop.signal is not None, device) if p.ranks.active and log_now else (
-                    stop.signal is not None and not p.ranks.active)
-                if log_now or stopping:
-                    _log_step(p, tracker, model, st, step, acc, since)
-                if stopping:
-                    st.accum = acc.host()
-                    st.elapsed += time.perf_counter() - t0
-                    _save(p, st, aug_gen, "last.pt")
-                    raise Interrupted(signal.Signals(stop.signal or signal.SIGTERM).name)
-            st.shuffle_state = shuffle_gen.get_state()  # the next epoch starts here
-            st.elapsed += time.perf_counter() - t0
-            if _end_epoch(p, tracker, st, acc, aug_gen):
+                st.batch, st.global_step = st.batch + 1, st.global_step + 1
+                _log_or_stop(p, tracker, st, t, step, acc, clock, stop)
+            st.shuffle_state = t.shuffle_gen.get_state()  # the next epoch starts here
+            st.elapsed += time.perf_counter() - clock.epoch_start
+            if _end_epoch(p, tracker, st, acc, t.aug_gen):
                 break
     tracker.end()
     return st

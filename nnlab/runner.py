@@ -34,12 +34,15 @@ def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in keys}
 
 
-def settings_from(cfg: dict[str, Any], ranks: Ranks | None = None) -> TrainSettings:
+def settings_from(cfg: dict[str, Any], n_train: int, ranks: Ranks | None = None) -> TrainSettings:
+    """The loop's settings; `n_train` rows make `steps_per_epoch` (capped by trainer.limit_train_batches)."""
     t, reg, ranks = cfg["trainer"], cfg["regularizer"], ranks or Ranks()
+    steps = math.ceil(n_train / t["batch_size"])
     return TrainSettings(
         epochs=t["epochs"], batch_size=t["batch_size"], eval_batch_size=t["eval_batch_size"], seed=t["seed"],
         clip_mode=t["clip"]["mode"], clip_max=t["clip"]["max"], log_every=max(1, t["log_every_n_steps"]),
-        limit_train_batches=t["limit_train_batches"], l1=reg["l1"], augment=reg["augment"],
+        steps_per_epoch=min(steps, t["limit_train_batches"]) if t["limit_train_batches"] else steps,
+        l1=reg["l1"], augment=reg["augment"],
         patience=reg["early_stopping"]["patience"], monitor=reg["early_stopping"]["monitor"],
         mode=reg["early_stopping"]["mode"], checkpoint=t.get("checkpoint", True) and ranks.is_main,
         activation_stats=cfg.get("logger", {}).get("activation_stats", False), compile=t["compile"],
@@ -73,13 +76,12 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
         # trains ~1.3x faster on 2 CPU cores); only 4-d weights change, and a 1-channel batch is both layouts
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg["optimizer"]["name"], model.parameters(), **_without(cfg["optimizer"], "name"))
-    steps = math.ceil(len(data.train) / t["batch_size"])
-    if t["limit_train_batches"]:
-        steps = min(steps, t["limit_train_batches"])
-    schedule = build_schedule(cfg["scheduler"]["name"], optimizer, epochs=t["epochs"], steps_per_epoch=steps,
+    settings = settings_from(cfg, len(data.train), ranks)
+    schedule = build_schedule(cfg["scheduler"]["name"], optimizer, epochs=t["epochs"],
+                              steps_per_epoch=settings.steps_per_epoch,
                               **_without(cfg["scheduler"], "name"))
     return Pipeline(data=data, model=model, objective=objective, optimizer=optimizer, schedule=schedule,
-                    precision=build_precision(t["amp"], device), settings=settings_from(cfg, ranks), run_dir=run_dir,
+                    precision=build_precision(t["amp"], device), settings=settings, run_dir=run_dir,
                     config=cfg, ranks=ranks)
 
 
