@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from nnlab.cli.train import name_jobs_by_swept_keys
+
 from helpers import nnlab
 
 
@@ -14,6 +18,7 @@ def _runs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("**/metrics.json"))
 
 
+@pytest.mark.slow
 def test_train_xor_writes_a_complete_run_folder(tmp_path):
     """`nnlab train data=xor model=mlp activation=tanh` solves XOR and fills its dated Hydra run folder."""
     r = nnlab("train", "data=xor", "model=mlp", "activation=tanh", cwd=tmp_path)
@@ -28,12 +33,14 @@ def test_train_xor_writes_a_complete_run_folder(tmp_path):
     assert "epoch 10/10" in (run / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_perceptron_on_xor_says_it_failed(tmp_path):
     r = nnlab("train", "data=xor", "model=perceptron", cwd=tmp_path)
     assert r.returncode == 0
     assert "NOT solved: perceptron" in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_multirun_grid_runs_four_named_jobs(tmp_path):
     """-m with a 2x2 grid gives 4 jobs under outputs/multirun/<date>/<time>/<overrides>."""
     r = nnlab("train", "-m", "activation=relu,mish", "init=kaiming_normal,xavier_uniform", "data=xor",
@@ -52,6 +59,7 @@ def test_unknown_activation_lists_the_choices(tmp_path):
     assert all(a in r.stderr for a in ("relu", "mish", "leaky_relu", "swish_efficient"))
 
 
+@pytest.mark.slow
 def test_all_config_problems_in_one_error_exit_2(tmp_path):
     r = nnlab("train", "optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0", cwd=tmp_path)
     assert r.returncode == 2
@@ -60,6 +68,7 @@ def test_all_config_problems_in_one_error_exit_2(tmp_path):
         assert key in r.stderr
 
 
+@pytest.mark.slow
 def test_hydra_flags_work(tmp_path):
     cfg = nnlab("train", "--cfg", "job", "data=xor", "activation=mish", cwd=tmp_path)
     assert cfg.returncode == 0 and "name: mish" in cfg.stdout and "name: xor" in cfg.stdout
@@ -133,3 +142,10 @@ def test_group_listing_from_one_repository_lists_what_hydra_lists(monkeypatch):
         shared = every_group(GlobalHydra.instance().config_loader())
     assert shared == hydras
     assert "mish" in shared["activation"] and "joblib" in shared["hydra/launcher"] and len(shared) > 20
+
+
+def test_the_name_exclusion_goes_beside_the_other_overrides():
+    """Hydra's argparse wants overrides together: the added one must not land after a trailing option."""
+    args = name_jobs_by_swept_keys(["-m", "activation=relu,tanh", "data=xor", "--config-dir", "extra"])
+    assert args[1].startswith("hydra.job.config.override_dirname.exclude_keys=[") and ",data]" in args[1]
+    assert args[2:] == ["activation=relu,tanh", "data=xor", "--config-dir", "extra"]

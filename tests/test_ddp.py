@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from nnlab.checkpoint import load_checkpoint
@@ -15,6 +16,9 @@ from helpers import nnlab
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "nnlab", "train",
             "trainer.strategy=ddp"]
+
+pytestmark = pytest.mark.slow  # every test here trains real runs in subprocesses
+
 
 
 def _torchrun(*args, cwd, timeout=300):

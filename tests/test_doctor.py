@@ -65,6 +65,7 @@ def test_nan_inputs_are_found(pipeline):
     assert "1 NaN/inf values" in _failed(diagnose(p))["data: val inputs finite"].detail
 
 
+@pytest.mark.slow
 def test_cli_exit_codes(tmp_path, fake_mnist):
     ok = nnlab("doctor", "data=mnist", f"data.root={fake_mnist}", cwd=tmp_path)
     assert ok.returncode == 0 and "all checks passed" in ok.stdout, ok.stdout + ok.stderr

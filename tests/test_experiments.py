@@ -25,6 +25,9 @@ SHRUNK = {
     "siamese_pairs": (["data.pairs=4000", "trainer.epochs=3"], "all"),
 }
 
+pytestmark = pytest.mark.slow  # every test here trains real runs in subprocesses
+
+
 
 def test_every_preset_has_a_verdict_and_a_test():
     assert set(group_choices("experiment")) == set(VERDICTS) == set(SHRUNK)

@@ -57,6 +57,7 @@ def _final(metrics):
     return {k: v for k, v in metrics.items() if k != "final/train_seconds"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [["model=mlp"], ["model=cnn", "model.channels=[4,8]", "model.head=16"]],
                          ids=["mlp", "cnn"])
 @pytest.mark.parametrize("kill_at", [8, 12], ids=["mid-epoch", "epoch-boundary"])  # 6 steps an epoch
@@ -75,6 +76,7 @@ def test_sigterm_then_resume_equals_uninterrupted(cfg_for, tmp_path, fake_mnist,
     assert _final(resumed) == _final(straight)
 
 
+@pytest.mark.slow
 def test_sigterm_to_real_cli_saves_and_resumes(tmp_path, fake_mnist):
     """SIGTERM to `nnlab train` exits 130 with last.pt and a resume hint; `resume=<folder>` finishes it."""
     import subprocess
@@ -111,6 +113,7 @@ def test_non_finite_loss_is_diagnosed(cfg_for, tmp_path, fake_mnist):
     assert "non-finite" in msg and "optimizer.lr is 1e+10" in msg and "trainer.clip.mode=norm" in msg
 
 
+@pytest.mark.slow
 def test_non_finite_exit_code_and_message_from_cli(tmp_path):
     r = nnlab("train", "data=xor", "optimizer=sgd", "optimizer.lr=1e30", "trainer.log_every_n_steps=1", cwd=tmp_path)
     assert r.returncode == 3 and "training diverged: non-finite" in r.stderr and "Traceback" not in r.stderr

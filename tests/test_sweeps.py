@@ -27,6 +27,7 @@ def sweep(tmp_path_factory):
     return root, r
 
 
+@pytest.mark.slow
 def test_failing_job_does_not_stop_the_others(sweep):
     """lr=-1 jobs fail validation; the lr=0.01 jobs finish; the summary lists failures; exit code 1."""
     root, r = sweep
@@ -40,6 +41,7 @@ def test_failing_job_does_not_stop_the_others(sweep):
     assert "2 of 4 runs failed" in r.stdout
 
 
+@pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_prints_runs_best_first(sweep):
     root, _ = sweep
     r = nnlab("compare", str(_sweep_dir(root)), "--metric", "test_loss", cwd=root)
@@ -51,6 +53,7 @@ def test_compare_prints_runs_best_first(sweep):
     assert ok_losses == sorted(ok_losses)  # test loss: lower is better
 
 
+@pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_csv_and_grouping(sweep, tmp_path):
     root, _ = sweep
     out = tmp_path / "runs.csv"
@@ -61,6 +64,7 @@ def test_compare_csv_and_grouping(sweep, tmp_path):
     assert "final/val_acc by activation" in r.stdout and "±" in r.stdout
 
 
+@pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_plot_writes_a_png(sweep, tmp_path):
     root, _ = sweep
     png = tmp_path / "curves.png"
@@ -74,6 +78,7 @@ def test_compare_empty_folder_says_so(tmp_path):
     assert r.returncode == 2 and "no runs under" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["joblib", "local"])
 def test_parallel_launchers_run_real_jobs(tmp_path, launcher):
     """joblib (threads split between jobs) and submitit's local launcher each run a 2-job XOR sweep."""
@@ -87,6 +92,7 @@ def test_parallel_launchers_run_real_jobs(tmp_path, launcher):
         assert all("threads: 1" in (x.path / "train.log").read_text() for x in runs)
 
 
+@pytest.mark.slow
 def test_seed_sweeps_get_distinct_folders_and_group(tmp_path):
     """Seeds are left out of the name but a seed sweep still gets one folder per seed."""
     r = nnlab("train", "-m", "activation=relu,tanh", "trainer.seed=0,1", "data=xor", "trainer.epochs=2",
@@ -108,6 +114,7 @@ def test_folder_names_are_unique_and_safe(tmp_path):
     assert job_dir("", 3) == "job3"
 
 
+@pytest.mark.slow
 def test_optuna_search_maximizes_the_returned_metric(tmp_path):
     """hparams_search=optuna_lr: Optuna samples lr/weight decay per trial and records the best trial."""
     import yaml

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from helpers import REPO
 
 
+@pytest.mark.slow
 def test_wheel_ships_configs_and_finds_them(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                             "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True)

@@ -1,10 +1,9 @@
-"""The sweep speed-ups: each job composed once, joblib workers forked from a warm server, no teardown wait."""
+"""The default grid sweeper composes each set of config-group choices once; every job's config equals the one
+Hydra composes for it (Hydra's real loader is the oracle)."""
 
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 
 import pytest
 from hydra import initialize_config_dir
@@ -14,10 +13,8 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from nnlab._speedups import compose_once
-from nnlab.cli.train import name_jobs_by_swept_keys
 from nnlab.config.folders import register
 from nnlab.config.paths import config_dir
-from nnlab.runs import find_runs
 
 from helpers import nnlab
 
@@ -112,53 +109,10 @@ def test_workers_get_the_templates_of_small_sweeps_only(hydra_loader, monkeypatc
     assert pickle.loads(pickle.dumps(loader))._templates == {}
 
 
+@pytest.mark.slow
 def test_grid_sweeps_use_the_compose_once_sweeper_and_optuna_replaces_it(tmp_path):
     grid = nnlab("train", "data=xor", "--cfg", "hydra", "-p", "hydra.sweeper", cwd=tmp_path)
     assert "ComposeOnceSweeper" in grid.stdout, grid.stderr
     optuna = nnlab("train", "data=xor", "hparams_search=optuna_lr", "--cfg", "hydra", "-p", "hydra.sweeper",
                    cwd=tmp_path)
     assert "OptunaSweeper" in optuna.stdout, optuna.stderr
-
-
-def test_joblib_workers_are_forks_of_the_preloaded_server():
-    """With the forkserver on, a loky worker has torch and torch._dynamo before its first task."""
-    code = (
-        "import os, sys\n"
-        "from joblib import Parallel, delayed\n"
-        "from nnlab._speedups.forkserver import start\n"
-        "if __name__ == '__main__':\n"
-        "    start()\n"
-        "    probe = \"[m in __import__('sys').modules for m in ('torch', 'torch._dynamo', 'nnlab.runner')]\"\n"
-        "    print(Parallel(n_jobs=2, backend='loky')(delayed(eval)(probe) for _ in range(2)))\n"
-        "    print('torch' in sys.modules)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:2] == ["[[True, True, True], [True, True, True]]", "False"]
-
-
-def test_joblib_sweep_without_the_forkserver_still_runs(tmp_path):
-    r = nnlab("train", "-m", "hydra/launcher=joblib", "activation=relu,tanh", "data=xor", "trainer.epochs=2",
-              "logger=quiet", cwd=tmp_path, env={"NNLAB_SPEEDUPS": "-forkserver"})
-    assert r.returncode == 0, r.stderr
-    [sweep] = list((tmp_path / "outputs" / "multirun").glob("*/*"))
-    assert len(find_runs([sweep])) == 2
-
-
-def test_exit_status_and_logs_survive_the_fast_exit(tmp_path):
-    """The process leaves without module teardown, but with its exit status and every log line written."""
-    ok = nnlab("train", "data=xor", "trainer.epochs=2", "logger=quiet", cwd=tmp_path)
-    assert ok.returncode == 0, ok.stderr
-    [log] = list(tmp_path.glob("outputs/*/*/train.log"))
-    assert "solved: mlp fits the XOR truth table" in log.read_text().splitlines()[-1]  # the last line written
-    bad = nnlab("train", "data=xor", "trainer.epochs=0", cwd=tmp_path)
-    assert bad.returncode == 2 and "trainer.epochs" in bad.stdout + bad.stderr
-    usage = nnlab("frobnicate", cwd=tmp_path)
-    assert usage.returncode == 2 and "unknown command" in usage.stderr
-
-
-def test_the_name_exclusion_goes_beside_the_other_overrides():
-    """Hydra's argparse wants overrides together: the added one must not land after a trailing option."""
-    args = name_jobs_by_swept_keys(["-m", "activation=relu,tanh", "data=xor", "--config-dir", "extra"])
-    assert args[1].startswith("hydra.job.config.override_dirname.exclude_keys=[") and ",data]" in args[1]
-    assert args[2:] == ["activation=relu,tanh", "data=xor", "--config-dir", "extra"]
