@@ -5,6 +5,7 @@ No torch import on the fast paths (`--help`, `list`, `validate`, `compare`).
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """usage: nnlab <command> [args]
@@ -32,7 +33,11 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else list(argv)
     with _speedups.process(args, whole_process=argv is None):
-        _dispatch(args)
+        try:
+            _dispatch(args)
+        except BrokenPipeError:  # `nnlab ... | head`: the reader has gone; say nothing more (Python's recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
 
 
 def _dispatch(args: list[str]) -> None:
