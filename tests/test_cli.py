@@ -35,6 +35,7 @@ def test_train_xor_writes_a_complete_run_folder(tmp_path):
 
 @pytest.mark.slow
 def test_perceptron_on_xor_says_it_failed(tmp_path):
+    """A perceptron on XOR still exits 0, but the run reports 'NOT solved'."""
     r = nnlab("train", "data=xor", "model=perceptron", cwd=tmp_path)
     assert r.returncode == 0
     assert "NOT solved: perceptron" in r.stdout + r.stderr
@@ -53,6 +54,7 @@ def test_multirun_grid_runs_four_named_jobs(tmp_path):
 
 
 def test_unknown_activation_lists_the_choices(tmp_path):
+    """`activation=relux` fails with Hydra's 'Could not find' error, which lists the shipped activations."""
     r = nnlab("train", "activation=relux", cwd=tmp_path)
     assert r.returncode != 0
     assert "Could not find 'activation/relux'" in r.stderr
@@ -61,6 +63,7 @@ def test_unknown_activation_lists_the_choices(tmp_path):
 
 @pytest.mark.slow
 def test_all_config_problems_in_one_error_exit_2(tmp_path):
+    """Three bad values give one error naming all three, exit code 2 and no traceback."""
     r = nnlab("train", "optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0", cwd=tmp_path)
     assert r.returncode == 2
     assert "3 problems in the configuration" in r.stderr and "Traceback" not in r.stderr
@@ -70,6 +73,7 @@ def test_all_config_problems_in_one_error_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_hydra_flags_work(tmp_path):
+    """Hydra's --cfg job, --help (nnlab's own text with group choices) and --info searchpath all work."""
     cfg = nnlab("train", "--cfg", "job", "data=xor", "activation=mish", cwd=tmp_path)
     assert cfg.returncode == 0 and "name: mish" in cfg.stdout and "name: xor" in cfg.stdout
     helped = nnlab("train", "--help", cwd=tmp_path)
@@ -111,6 +115,7 @@ def test_list_and_help_do_not_import_torch():
 
 
 def test_list_unknown_group(tmp_path):
+    """`nnlab list` with an unknown group exits 2, naming it and listing the valid groups."""
     r = nnlab("list", "activations", cwd=tmp_path)
     assert r.returncode == 2 and "unknown config group 'activations'; choose one of: activation" in r.stdout
 

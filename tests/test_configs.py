@@ -25,6 +25,8 @@ CHOICES = [(g, c) for g in ("data", "model", "activation", "init", "loss", "opti
 
 @pytest.mark.parametrize(("group", "choice"), CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
 def test_every_choice_composes_validates_and_builds(cfg_for, tmp_path, fake_mnist, group, choice):
+    """Every shipped choice of every group composes, validates and builds a model with parameters,
+    and ends up as that group's `name` (a preset as the entry it configures)."""
     overrides = ["data=xor", f"{group}={choice}", *COMPANIONS.get((group, choice), [])]
     cfg = cfg_for(*overrides)
     if cfg["data"]["name"] in ("mnist", "fashion_mnist", "mnist_pairs", "fashion_pairs"):
@@ -41,11 +43,13 @@ def test_every_choice_composes_validates_and_builds(cfg_for, tmp_path, fake_mnis
 
 
 def test_groups_are_listed():
+    """`groups()` lists every config group a user can choose from, `experiment` included."""
     assert {"data", "model", "activation", "init", "loss", "optimizer", "scheduler", "regularizer",
             "trainer", "device", "experiment"} <= set(groups())
 
 
 def test_regularizer_presets_reach_their_keys(cfg_for):
+    """Regularizer presets set the model, optimizer and regularizer keys they stand for; a CLI override wins."""
     combined = cfg_for("regularizer=combined")
     assert combined["model"]["batchnorm"] and combined["model"]["dropout"] == 0.3
     assert combined["optimizer"]["name"] == "sgd" and combined["optimizer"]["lr"] == 0.1
@@ -90,6 +94,7 @@ BAD = [
 
 @pytest.mark.parametrize(("overrides", "message"), BAD, ids=[" ".join(o) for o, _ in BAD])
 def test_bad_input_is_named_with_what_is_allowed(cfg_for, overrides, message):
+    """Each bad value fails validation with a message naming the key, its value and what is allowed."""
     with pytest.raises(ConfigError) as e:
         validate(cfg_for(*overrides))
     assert message in str(e.value)

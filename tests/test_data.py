@@ -17,12 +17,14 @@ from helpers import SHARED_DATA, needs_fashion
 
 
 def test_idx_round_trip(tmp_path):
+    """An array written as IDX reads back as the identical tensor."""
     a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     write_idx(tmp_path / "x-idx3-ubyte", a)
     assert torch.equal(read_idx(tmp_path / "x-idx3-ubyte"), torch.from_numpy(a))
 
 
 def test_truncated_idx_is_named(tmp_path):
+    """A truncated IDX file is named with the shape its header promises; a non-IDX file is named as such."""
     path = tmp_path / "train-images-idx3-ubyte"
     write_idx(path, np.zeros((10, 28, 28), np.uint8))
     path.write_bytes(path.read_bytes()[:-100])
@@ -42,6 +44,7 @@ def test_generated_mnist_loads_normalized(fake_mnist):
 
 
 def test_missing_files_error_names_folder_and_files(tmp_path):
+    """Missing MNIST files: the error names the expected files, the folder to put them in and NNLAB_DATA."""
     with pytest.raises(ConfigError) as e:
         build_data("mnist", root=str(tmp_path), download=False)
     msg = str(e.value)
@@ -74,6 +77,7 @@ def test_real_fashion_mnist():
 
 
 def test_xor_and_gates():
+    """XOR repeats its 4-row truth table; gates give the right truth table; an unknown gate lists the choices."""
     xor = build_data("xor", repeat=3)
     assert len(xor.train) == 12 and xor.test.y.tolist() == [0, 1, 1, 0]
     assert build_data("gates", gate="nand").test.y.tolist() == [1, 1, 1, 0]
@@ -82,6 +86,7 @@ def test_xor_and_gates():
 
 
 def test_shuffled_batches_cover_each_sample_once():
+    """One epoch of shuffled batches yields every sample exactly once, not in the original order."""
     from nnlab.data import Split
 
     split = Split(torch.arange(10).float()[:, None], torch.arange(10))
@@ -90,6 +95,7 @@ def test_shuffled_batches_cover_each_sample_once():
 
 
 def test_pairs_are_half_same_with_correct_labels(fake_mnist):
+    """make_pairs gives half same-class pairs, each labelled 1 exactly when its two members share a class."""
     data = build_data("mnist", root=str(fake_mnist), download=False)
     pairs = make_pairs(data.train, 100, torch.Generator().manual_seed(0))
     assert pairs.x.shape == (100, 2, 1, 28, 28) and pairs.y.sum() == 50
@@ -99,6 +105,7 @@ def test_pairs_are_half_same_with_correct_labels(fake_mnist):
 
 
 def test_batch_augmentation_keeps_shape_and_changes_pixels():
+    """random_affine keeps the batch shape and changes the pixels; with no rotation or shift it is the identity."""
     x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     out = random_affine(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and not torch.allclose(out, x)

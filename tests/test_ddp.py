@@ -45,6 +45,7 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(tmp_path,
 
 
 def test_ddp_run_stops_on_sigterm_and_resumes(tmp_path, fake_mnist):
+    """SIGTERM stops a 2-rank DDP run mid-training with a checkpoint; `resume=latest` finishes all 40 epochs."""
     args = ["data=mnist", f"data.root={fake_mnist}", "trainer.epochs=40", "logger=quiet",
             "trainer.log_every_n_steps=1"]
     proc = subprocess.Popen([*TORCHRUN, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

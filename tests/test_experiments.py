@@ -30,12 +30,14 @@ pytestmark = pytest.mark.slow  # every test here trains real runs in subprocesse
 
 
 def test_every_preset_has_a_verdict_and_a_test():
+    """Every experiment preset has a verdict and a shrunk test here, and no verdict or test lacks a preset."""
     assert set(group_choices("experiment")) == set(VERDICTS) == set(SHRUNK)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_experiment_reproduces_its_claims(tmp_path, name):
+    """The shrunk experiment exits 0, prints its claims and writes a verdict.json in which every claim holds."""
     if name != "perceptron_gates" and not (SHARED_DATA / "FashionMNIST").is_dir():
         pytest.skip("needs the offline Fashion-MNIST files")
     overrides, _ = SHRUNK[name]

@@ -37,12 +37,14 @@ def test_kaiming_relu_gain_is_sqrt2_over_fan_in():
 
 
 def test_fan_out_mode():
+    """Kaiming with mode=fan_out gives std = sqrt(2 / fan_out) (within 3%)."""
     net = _layer()
     init_layers(net, "kaiming_normal", activation="relu", mode="fan_out")
     assert net[0].weight.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.03)
 
 
 def test_orthogonal_is_orthogonal_times_gain():
+    """The orthogonal scheme gives W Wᵀ = gain² I, with the activation's gain."""
     net = nn.Sequential(nn.Linear(64, 64))
     init_layers(net, "orthogonal", activation="tanh")
     w = net[0].weight
@@ -60,12 +62,14 @@ def test_bias_value_and_default_scheme():
 
 
 def test_conv_layers_are_initialized():
+    """Conv layers are initialized as well as linear ones, and both are counted."""
     net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Linear(4, 2))
     assert init_layers(net, "zeros", activation="relu") == 2
     assert net[0].weight.abs().sum() == 0
 
 
 def test_unknown_scheme_lists_choices():
+    """An unknown init scheme is refused, naming it and listing the registered choices."""
     with pytest.raises(ConfigError, match="unknown init 'he'; choose one of: default, kaiming_normal"):
         init_layers(_layer(), "he", activation="relu")
     assert "orthogonal" in INITS

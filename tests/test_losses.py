@@ -21,11 +21,13 @@ def test_every_loss_builds_for_its_data():
 
 
 def test_cross_entropy_matches_torch_with_label_smoothing():
+    """cross_entropy with label smoothing equals torch's F.cross_entropy with the same smoothing."""
     obj = build_objective("cross_entropy", num_classes=10, pairs=False, label_smoothing=0.1)
     torch.testing.assert_close(obj(LOGITS, LABELS), F.cross_entropy(LOGITS, LABELS, label_smoothing=0.1))
 
 
 def test_focal_with_gamma_zero_is_cross_entropy():
+    """Focal loss with γ = 0 equals plain cross-entropy."""
     torch.testing.assert_close(FocalLoss(0.0)(LOGITS, LABELS), F.cross_entropy(LOGITS, LABELS))
 
 
@@ -58,6 +60,7 @@ def test_bce_on_probabilities_agrees_then_saturates():
 
 
 def test_regression_losses_use_one_hot_targets():
+    """MSE and Huber (with its delta) compare the outputs to one-hot targets, as torch's losses do."""
     obj = build_objective("mse", num_classes=10, pairs=False)
     torch.testing.assert_close(obj(LOGITS, LABELS), F.mse_loss(LOGITS, F.one_hot(LABELS, 10).float()))
     huber = build_objective("huber", num_classes=10, pairs=False, delta=0.5)
@@ -73,11 +76,13 @@ def test_contrastive_closed_form():
 
 
 def test_contrastive_refuses_non_pair_data():
+    """The contrastive loss is refused on non-pair data."""
     with pytest.raises(ConfigError, match="use it with pair data"):
         build_objective("contrastive", num_classes=10, pairs=False)
 
 
 def test_unknown_loss_and_parameter():
+    """An unknown loss lists the choices; a parameter the loss does not take is named."""
     with pytest.raises(ConfigError, match="unknown loss 'nll'; choose one of: bce, bce_logits, contrastive"):
         build_objective("nll", num_classes=10, pairs=False)
     with pytest.raises(ConfigError, match="loss 'mse' got parameters"):

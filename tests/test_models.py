@@ -23,6 +23,7 @@ PARAMS = {
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_maps_input_to_out_units(name):
+    """Every registered model maps a batch of its input (images or pairs) to (batch, out_units)."""
     kind = "pairs" if name == "siamese" else "image"
     model = build_model(name, input_shape=(1, 28, 28), out_units=10, data_kind=kind, act=RELU, **PARAMS[name])
     x = torch.randn(5, 2, 1, 28, 28) if name == "siamese" else torch.randn(5, 1, 28, 28)
@@ -72,12 +73,14 @@ def test_dropout_is_off_in_eval():
 
 
 def test_batchnorm_layers_present():
+    """batchnorm=True puts BatchNorm1d layers in the MLP."""
     model = build_model("mlp", input_shape=(20,), out_units=3, data_kind="vector", act=RELU, hidden=[8],
                         batchnorm=True)
     assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
 
 
 def test_incompatible_pairs_are_refused():
+    """Pair data without siamese, a CNN on vector data and an unknown model are refused with clear messages."""
     with pytest.raises(ConfigError, match="pair data .* goes with model=siamese"):
         build_model("mlp", input_shape=(1, 28, 28), out_units=2, data_kind="pairs", act=RELU, hidden=[4])
     with pytest.raises(ConfigError, match="model 'cnn' needs image data"):

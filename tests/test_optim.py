@@ -33,6 +33,7 @@ def test_optimizer_is_torch_class_and_steps_like_it(name):
 
 
 def test_sgd_momentum_nesterov_reach_torch():
+    """momentum and nesterov reach torch's SGD unchanged."""
     opt = build_optimizer("sgd", nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9, nesterov=True)
     assert opt.defaults["momentum"] == 0.9 and opt.defaults["nesterov"] is True
 
@@ -60,11 +61,13 @@ def test_every_scheduler_builds_and_moves_the_learning_rate(name):
 
 
 def test_step_schedule_decays_each_step_size_epochs():
+    """The step schedule keeps the lr for step_size epochs, then multiplies it by gamma."""
     lrs = _lrs("step", step_size=2, gamma=0.1)
     assert lrs[0] == 1.0 and lrs[9] == 1.0 and lrs[10] == pytest.approx(0.1)
 
 
 def test_cosine_reaches_eta_min():
+    """Cosine starts at the base lr and follows the cosine formula (half of it at mid-run with eta_min=0)."""
     lrs = _lrs("cosine", eta_min=0.0)
     assert lrs[0] == 1.0
     assert lrs[10] == pytest.approx(0.5 * (1 + math.cos(math.pi * 10 / 20)))
@@ -80,16 +83,19 @@ def test_linear_warmup_then_main():
 
 
 def test_plateau_cuts_lr_when_metric_stalls():
+    """Plateau lowers the lr when the monitored metric stops improving."""
     lrs = _lrs("plateau", epochs=6, patience=1, factor=0.5)
     assert lrs[-1] < 1.0
 
 
 def test_onecycle_with_warmup_is_refused():
+    """onecycle with warmup_epochs is refused: it has its own warm-up."""
     with pytest.raises(ConfigError, match="onecycle' has its own warm-up"):
         _lrs("onecycle", warmup_epochs=1)
 
 
 def test_unknown_names_list_choices():
+    """An unknown optimizer lists the choices; an unknown scheduler is named."""
     with pytest.raises(ConfigError, match="unknown optimizer 'lamb'; choose one of: adam, adamw, radam, rmsprop, sgd"):
         build_optimizer("lamb", nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ConfigError, match="unknown scheduler 'linear'"):

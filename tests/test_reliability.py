@@ -115,11 +115,13 @@ def test_non_finite_loss_is_diagnosed(cfg_for, tmp_path, fake_mnist):
 
 @pytest.mark.slow
 def test_non_finite_exit_code_and_message_from_cli(tmp_path):
+    """A diverging CLI run exits 3 with 'training diverged: non-finite' and no traceback."""
     r = nnlab("train", "data=xor", "optimizer=sgd", "optimizer.lr=1e30", "trainer.log_every_n_steps=1", cwd=tmp_path)
     assert r.returncode == 3 and "training diverged: non-finite" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_atomic_save_keeps_previous_file_on_failure(tmp_path):
+    """A save that fails midway keeps the previous checkpoint intact and leaves no temp file."""
     path = tmp_path / "last.pt"
     save_atomic({"epoch": 1}, path)
 
@@ -133,6 +135,7 @@ def test_atomic_save_keeps_previous_file_on_failure(tmp_path):
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    """A truncated checkpoint raises a ConfigError saying it is corrupt or truncated."""
     path = tmp_path / "last.pt"
     save_atomic({"model": {"w": torch.ones(1000)}}, path)
     path.write_bytes(path.read_bytes()[:500])
@@ -141,6 +144,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_checkpoints_load_with_weights_only(cfg_for, tmp_path):
+    """Checkpoints load with torch.load(weights_only=True) and hold the full training state."""
     _run(cfg_for("data=xor", "trainer.epochs=2"), tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert {"model", "optimizer", "schedule", "scaler", "rng", "loop", "config"} <= set(state)
@@ -148,6 +152,7 @@ def test_checkpoints_load_with_weights_only(cfg_for, tmp_path):
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path):
+    """resume= a folder without checkpoints/last.pt fails, saying it holds no checkpoint."""
     r = nnlab("train", f"resume={tmp_path / 'nothing'}", cwd=tmp_path)
     assert r.returncode != 0 and "holds no checkpoints/last.pt to resume from" in r.stderr
 

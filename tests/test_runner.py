@@ -43,6 +43,7 @@ def test_perceptron_cannot_solve_xor(cfg_for, tmp_path, caplog):
 
 @pytest.mark.parametrize("gate", ["and", "or", "nand"])
 def test_perceptron_learns_linearly_separable_gates(cfg_for, tmp_path, gate):
+    """A perceptron fits the linearly separable gates (AND, OR, NAND) to 100% train accuracy."""
     m = train(cfg_for("data=gates", f"data.gate={gate}", "model=perceptron", "loss=bce_logits",
                       "optimizer.lr=0.05", "trainer.epochs=20"), tmp_path)
     assert m["final/train_acc"] == 1.0

@@ -34,6 +34,7 @@ def test_joblib_workers_are_forks_of_the_preloaded_server():
 
 @pytest.mark.slow
 def test_joblib_sweep_without_the_forkserver_still_runs(tmp_path):
+    """With the forkserver switched off, a joblib sweep still succeeds and runs both jobs."""
     r = nnlab("train", "-m", "hydra/launcher=joblib", "activation=relu,tanh", "data=xor", "trainer.epochs=2",
               "logger=quiet", cwd=tmp_path, env={"NNLAB_SPEEDUPS": "-forkserver"})
     assert r.returncode == 0, r.stderr

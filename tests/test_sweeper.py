@@ -111,6 +111,7 @@ def test_workers_get_the_templates_of_small_sweeps_only(hydra_loader, monkeypatc
 
 @pytest.mark.slow
 def test_grid_sweeps_use_the_compose_once_sweeper_and_optuna_replaces_it(tmp_path):
+    """Grid sweeps use ComposeOnceSweeper by default; hparams_search=optuna_lr switches to OptunaSweeper."""
     grid = nnlab("train", "data=xor", "--cfg", "hydra", "-p", "hydra.sweeper", cwd=tmp_path)
     assert "ComposeOnceSweeper" in grid.stdout, grid.stderr
     optuna = nnlab("train", "data=xor", "hparams_search=optuna_lr", "--cfg", "hydra", "-p", "hydra.sweeper",

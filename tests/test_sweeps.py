@@ -43,6 +43,7 @@ def test_failing_job_does_not_stop_the_others(sweep):
 
 @pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_prints_runs_best_first(sweep):
+    """`nnlab compare` lists every run, finished runs first, ordered by the metric (lower test loss first)."""
     root, _ = sweep
     r = nnlab("compare", str(_sweep_dir(root)), "--metric", "test_loss", cwd=root)
     assert r.returncode == 0, r.stderr
@@ -55,6 +56,7 @@ def test_compare_prints_runs_best_first(sweep):
 
 @pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_csv_and_grouping(sweep, tmp_path):
+    """--csv writes one row per run with overrides, metrics and status; --by prints final/val_acc per group with ±."""
     root, _ = sweep
     out = tmp_path / "runs.csv"
     r = nnlab("compare", str(_sweep_dir(root)), "--by", "activation", "--csv", str(out), cwd=root)
@@ -66,6 +68,7 @@ def test_compare_csv_and_grouping(sweep, tmp_path):
 
 @pytest.mark.slow  # the module's sweep: a real 4-job multirun
 def test_compare_plot_writes_a_png(sweep, tmp_path):
+    """--plot writes a real PNG file (PNG signature, over 10 kB)."""
     root, _ = sweep
     png = tmp_path / "curves.png"
     r = nnlab("compare", str(_sweep_dir(root)), "--plot", str(png), cwd=root)
@@ -74,6 +77,7 @@ def test_compare_plot_writes_a_png(sweep, tmp_path):
 
 
 def test_compare_empty_folder_says_so(tmp_path):
+    """compare on a folder with no runs exits 2 and says there are no runs."""
     r = nnlab("compare", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and "no runs under" in r.stdout
 

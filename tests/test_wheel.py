@@ -14,6 +14,7 @@ from helpers import REPO
 
 @pytest.mark.slow
 def test_wheel_ships_configs_and_finds_them(tmp_path):
+    """The wheel ships every config and the sweeper plugin, and once installed finds its configs and sweepers."""
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                             "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
