@@ -42,10 +42,12 @@ def main(args: list[str]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def train(cfg: DictConfig) -> float | None:
-    """One job. Returns the monitored validation metric (for sweepers); exits with a code in a single run."""
-    from nnlab.loop import Interrupted, NonFinite
+def train(cfg: DictConfig) -> float | str | None:
+    """One job. Returns the best monitored validation metric for sweepers (`search.PRUNED` for a pruned
+    Optuna trial, None for a failed job); exits with a code in a single run."""
+    from nnlab.loop import Interrupted, NonFinite, Pruned
     from nnlab.runner import run
+    from nnlab.search import PRUNED, epoch_hook
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -57,7 +59,12 @@ def train(cfg: DictConfig) -> float | None:
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
         resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume)
+        monitor = plain["regularizer"]["early_stopping"]["monitor"]
+        hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
+        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume, epoch_hook=hook)
+    except Pruned as e:  # only sweep jobs (Optuna trials) are pruned; tracker wrote pruned.txt
+        console.print(f"[yellow]{escape(str(e))}", soft_wrap=True, highlight=False)
+        return PRUNED
     except ConfigError as e:
         return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
     except NonFinite as e:
@@ -72,8 +79,7 @@ def train(cfg: DictConfig) -> float | None:
             raise
         log.exception("job failed")  # full traceback in the job's train.log
         return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
-    monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
-    return metrics.get(f"final/best_{monitor}")
+    return metrics.get(f"final/best_{monitor.replace('/', '_')}")
 
 
 def parallel_threads(launcher: DictConfig) -> int:
@@ -84,6 +90,13 @@ def parallel_threads(launcher: DictConfig) -> int:
     cores = os.cpu_count() or 1
     parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
     return max(1, cores // parallel)
+
+
+def exit_config_error(message: str) -> None:
+    """A configuration mistake found outside a job (e.g. by a sweeper): one paragraph, exit 2."""
+    Console(stderr=True).print(f"[bold red]configuration error:[/] {escape(message)}", soft_wrap=True,
+                               highlight=False)
+    sys.exit(EXIT_CONFIG)
 
 
 def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
