@@ -108,6 +108,7 @@ def test_folder_names_are_unique_and_safe(tmp_path):
     assert job_dir("", 3) == "job3"
 
 
+@pytest.mark.slow
 def test_optuna_search_maximizes_the_returned_metric(tmp_path):
     """hparams_search=optuna_lr: Optuna samples lr/weight decay per trial and records the best trial."""
     import yaml
