@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.override_parser.types import Glob, Override, Transformer
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -45,6 +45,8 @@ def distribution(o: Override) -> Any:
     if not o.is_sweep_override():
         return o.get_value_element_as_str()
     value = o.value()
+    if isinstance(value, Glob):
+        raise ConfigError(f"{o.input_line}: Optuna cannot sample a glob; list the choices: choice(a, b, ...)")
     if o.is_choice_sweep() or (o.is_range_sweep() and value.shuffle):
         return CategoricalDistribution(list(o.sweep_iterator(transformer=Transformer.encode)))
     if o.is_range_sweep():  # Hydra's range: stop excluded, so the highest value is the last one it reaches
@@ -234,8 +236,8 @@ def run_search(sweeper: OptunaSearch, study: Any, space: dict[str, Any], fixed: 
     finished = sum(t.state.is_finished() for t in trials)
     stale = [t.number for t in trials if t.state == TrialState.RUNNING]
     if trials:
-        log.info("study %s in %s: %d trials finished, %d interrupted (resumed first), %d to go", study.study_name,
-                 sweeper.storage, finished, len(stale), max(0, sweeper.n_trials - finished))
+        log.info("study %s in %s: %d trials finished, %d to go (first the %d left running)", study.study_name,
+                 sweeper.storage, finished, max(0, sweeper.n_trials - finished), len(stale))
     remaining = sweeper.n_trials - finished
     while remaining > 0:
         batch = [stale.pop(0) if stale else study.ask(fixed_distributions=space).number

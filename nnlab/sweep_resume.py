@@ -7,6 +7,8 @@ stops the resume before anything runs: a sweep would otherwise mix two configura
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnlab.registry import ConfigError
 
+log = logging.getLogger("nnlab")
 IGNORED_KEYS = ("resume",)  # differs by design between a job and its resumption
 
 
@@ -91,6 +94,10 @@ class ResumingLauncher:
             if folder is not None:
                 self.check_unchanged(folder, job_overrides[num - initial_job_idx])
         self.skipped.update(p.skip)
+        skipped = ", ".join(f"{n} {state}" for state, n in Counter(p.skip.values()).items())
+        continued = sum(any(o.startswith("resume=") for o in line) for line in p.run.values())
+        log.info("resuming sweep %s: %d of %d jobs skipped (%s); running %d, %d of them from their last.pt",
+                 self.sweep, len(p.skip), len(job_overrides), skipped or "none finished", len(p.run), continued)
         for num in p.run:
             if where[num] is not None and job_state(where[num]) == "failed":
                 (where[num] / "error.txt").unlink()  # asked to run it again: its new outcome replaces it

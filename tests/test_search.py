@@ -101,6 +101,12 @@ def test_killed_search_resumes_to_n_trials_and_prunes_the_bad_region(tmp_path):
     runs = {r.path.name: r for r in find_runs([sweep])}
     assert len(runs) == 8 and sum(r.status == "pruned" for r in runs.values()) == len(pruned)
     assert "pruned" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    [cut] = [r for r in runs.values() if r.status == "pruned"][:1]
+    events = EventAccumulator(str(cut.path))
+    events.Reload()
+    assert [e.value for e in events.Scalars("trial/pruned")] == [1.0]  # TensorBoard shows it pruned
 
 
 @pytest.mark.slow
