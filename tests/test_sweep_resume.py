@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from nnlab.cli.resume import resume_args
+from nnlab.cli.resume import resume_args, sweep_resume_in_train_args
 from nnlab.sweep_resume import config_changes, plan
 
 from helpers import nnlab
@@ -51,7 +51,8 @@ def test_config_changes_name_each_changed_leaf():
 
 
 def test_resume_rebuilds_the_command_and_refuses_to_change_the_sweep(tmp_path):
-    """The saved command comes back with the folder and the resume flag; Hydra settings may be added, a training
+    """The saved command comes back with the folder and the resume flag; Hydra settings may be added (replacing
+    the saved ones), a training
     override may not (the message names it and the value it had); a folder without multirun.yaml is refused."""
     saved = {"hydra": {"sweeper": {"_target_": "x.ComposeOnceSweeper"}, "overrides": {
         "hydra": ["hydra.sweep.dir='old'", "hydra/launcher=joblib"], "task": ["activation=relu,tanh", "data=xor"]}}}
@@ -59,10 +60,27 @@ def test_resume_rebuilds_the_command_and_refuses_to_change_the_sweep(tmp_path):
     args = resume_args(tmp_path, ["hydra.launcher.n_jobs=2"], rerun_failed=True)
     assert args == ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir='{tmp_path}'",
                     "hydra.sweeper.resume=true", "hydra.sweeper.rerun_failed=true", "activation=relu,tanh", "data=xor"]
+    assert resume_args(tmp_path, ["hydra/launcher=basic"], False)[:2] == ["-m", "hydra/launcher=basic"]
     with pytest.raises(ValueError, match=r"'data=mnist' would change .*it was 'data=xor'"):
         resume_args(tmp_path, ["data=mnist"], rerun_failed=False)
     with pytest.raises(ValueError, match="holds no multirun.yaml"):
         resume_args(tmp_path / "nope", [], rerun_failed=False)
+
+
+def test_train_with_resume_of_a_sweep_folder_resumes_it_only_with_the_same_overrides(tmp_path):
+    """`nnlab train -m <overrides> resume=<sweep>` resumes the sweep when the overrides are the saved ones (in
+    any order, Hydra settings added); a changed value is refused naming what was added and what is missing;
+    resume=<a run folder> is left to the single-run resume."""
+    saved = {"hydra": {"sweeper": {"_target_": "x"}, "overrides": {"hydra": [], "task": ["activation=relu,tanh",
+                                                                                        "data=xor"]}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(saved))
+    args = sweep_resume_in_train_args(["-m", "data=xor", "activation=relu,tanh", f"resume={tmp_path}",
+                                       "hydra/launcher=joblib"])
+    assert args == ["-m", "hydra/launcher=joblib", f"hydra.sweep.dir='{tmp_path}'", "hydra.sweeper.resume=true",
+                    "activation=relu,tanh", "data=xor"]
+    with pytest.raises(ValueError, match="added: data=mnist; missing: data=xor"):
+        sweep_resume_in_train_args(["-m", "data=mnist", "activation=relu,tanh", f"resume={tmp_path}"])
+    assert sweep_resume_in_train_args(["-m", "data=xor", f"resume={tmp_path / 'run'}"]) is None
 
 
 SWEEP = ["train", "-m", "activation=relu,tanh", "trainer.seed=0,1", "data=xor", "trainer.epochs=10", "logger=quiet"]

@@ -47,10 +47,34 @@ def resume_args(sweep: Path, extra: list[str], rerun_failed: bool) -> list[str]:
     if rerun_failed and "optuna" in target:
         raise ValueError("--rerun-failed: an Optuna search never runs a finished trial again (failed ones count "
                          "toward n_trials); raise hydra.sweeper.n_trials to run more trials")
+    replaced = {o.split("=", 1)[0].lstrip("+~") for o in extra}  # an added setting replaces the saved one
+    hydra_overrides = [o for o in hydra_overrides if o.split("=", 1)[0].lstrip("+~") not in replaced]
     own = [f"hydra.sweep.dir='{sweep}'", "hydra.sweeper.resume=true"]
     if rerun_failed:
         own.append("hydra.sweeper.rerun_failed=true")
     return ["-m", *hydra_overrides, *extra, *own, *task]
+
+
+def sweep_resume_in_train_args(args: list[str]) -> list[str] | None:
+    """`nnlab train -m <the sweep's overrides> resume=<sweep folder>`: the `nnlab train` arguments that resume
+    it, None when `args` resume no sweep; ValueError when the overrides differ from the sweep's (named)."""
+    if not {"-m", "--multirun"} & set(args):
+        return None
+    folders = [Path(a.split("=", 1)[1]) for a in args if a.startswith("resume=")]
+    if not folders or not (folders[-1] / "multirun.yaml").is_file():
+        return None
+    sweep = folders[-1]
+    given = [a for a in args if "=" in a and not a.startswith(("-", "resume="))]
+    settings = [a for a in given if a.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "hydra/"))]
+    task = [a for a in given if a not in settings]
+    saved = saved_command(sweep)[1]
+    if sorted(task) != sorted(saved):
+        added, missing = [a for a in task if a not in saved], [a for a in saved if a not in task]
+        raise ValueError(f"resume={sweep}: these overrides differ from the ones the sweep started with "
+                         f"(added: {' '.join(added) or 'none'}; missing: {' '.join(missing) or 'none'}). A resumed "
+                         f"sweep keeps its configuration: repeat its overrides ({' '.join(saved)}) or run "
+                         f"`nnlab resume {sweep}`")
+    return resume_args(sweep, settings, rerun_failed=False)
 
 
 def main(argv: list[str]) -> int:

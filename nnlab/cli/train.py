@@ -32,6 +32,7 @@ register()  # the resolvers train.yaml uses, before Hydra composes
 def main(args: list[str]) -> None:
     """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too)."""
     _drop_train_from_completion_line()
+    args = _resuming_a_sweep(args)
     sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED
@@ -109,6 +110,19 @@ def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: 
 
 
 # -- argv ----------------------------------------------------------------------------------------------------
+def _resuming_a_sweep(args: list[str]) -> list[str]:
+    """`-m ... resume=<sweep folder>` resumes that sweep (as `nnlab resume` does) when its overrides match."""
+    if not any(a.startswith("resume=") for a in args):
+        return args
+    from nnlab.cli.resume import sweep_resume_in_train_args
+
+    try:
+        return sweep_resume_in_train_args(args) or args
+    except ValueError as e:
+        exit_config_error(str(e))
+        return args
+
+
 def _drop_train_from_completion_line() -> None:
     """Shell completion hands Hydra `COMP_LINE="nnlab train ..."`; Hydra expects the app's own words only."""
     line = os.environ.get("COMP_LINE")
