@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -121,3 +122,19 @@ def test_search_whose_every_trial_fails_ends_in_one_paragraph(tmp_path):
     assert "Traceback" not in out
     assert "no trial of study optuna_lr completed (2 failed, 0 pruned)" in out
     assert "2 of 2 runs failed" in out and "training diverged" in out
+
+
+@pytest.mark.slow
+def test_trials_in_joblib_workers_report_every_epoch_to_the_study(tmp_path):
+    """With the joblib launcher (2 trials at once, in worker processes), each trial reaches the SQLite study
+    itself: every complete trial holds one intermediate val/acc per epoch and its run folder."""
+    import optuna
+
+    r = nnlab(*OPTUNA_XOR[:4], "trainer.epochs=3", "logger=quiet", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+              "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "hydra.sweeper.pruner=none", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [sweep] = tmp_path.glob("outputs/multirun/*/*")
+    trials = _study(sweep).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert all(sorted(t.intermediate_values) == [1, 2, 3] for t in trials)
+    assert sorted(Path(t.user_attrs["run_dir"]).name for t in trials) == sorted(p.name for p in sweep.glob("trial=*"))
