@@ -6,8 +6,8 @@ tells the study each job's result. The study lives in SQLite in the sweep folder
 (`sqlite:///<sweep>/optuna.db`), so a search started again on the same folder continues to `n_trials` in
 all, and so each job, in whatever process it runs, reaches its own trial there: the sweeper hands the job
 the storage URL and the trial number as `hydra.sweeper.storage` / `hydra.sweeper.trial` (Hydra overrides,
-so they name no folder), and the job reports every epoch's value through `epoch_hook` and stops with
-`loop.Pruned` when the study's pruner says so.
+so they name no folder), and the job reports every epoch's value through `nnlab.trial.epoch_hook` and stops
+with `loop.Pruned` when the study's pruner says so.
 
 The search space is Hydra's sweep syntax in `hydra.sweeper.params`, mapped onto Optuna's distributions:
 `interval(a, b)` -> FloatDistribution(a, b); `tag(log, interval(a, b))` the same on a log scale;
@@ -31,9 +31,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab.registry import ConfigError, choose
+from nnlab.trial import PRUNED
 
 log = logging.getLogger("nnlab")
-PRUNED = "pruned"  # what a pruned trial's job returns to the sweeper
 STORAGE_FILE = "optuna.db"
 
 
@@ -141,35 +141,6 @@ def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
     return f"sqlite:///{path / STORAGE_FILE}"
 
 
-# -- the job's side --------------------------------------------------------------------------------------------
-def epoch_hook(sweeper: Any, monitor: str, run_dir: Path) -> Callable[[int, dict[str, float]], None] | None:
-    """For a job that is an Optuna trial (its `hydra.sweeper.trial` set): a per-epoch callback that reports
-    `metrics[monitor]` to the trial and raises `loop.Pruned` when the study's pruner stops it. Else None."""
-    if not sweeper or sweeper.get("trial") is None or not sweeper.get("storage"):
-        return None
-    import optuna
-
-    from nnlab.loop import Pruned
-
-    storage = optuna.storages.get_storage(str(sweeper["storage"]))
-    name = str(sweeper["study_name"])
-    study = optuna.load_study(study_name=name, storage=storage,
-                              pruner=build_pruner(sweeper.get("pruner"), sweeper.get("pruning")))
-    study_id = storage.get_study_id_from_name(name)
-    number = int(sweeper["trial"])
-    trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, number))
-    trial.set_user_attr("run_dir", str(run_dir.resolve()))  # where a resumed search finds its checkpoint
-
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        value = metrics[monitor]
-        trial.report(value, epoch)
-        if trial.should_prune():
-            raise Pruned(f"trial {number} pruned by the {sweeper.get('pruner')} pruner after epoch {epoch}: "
-                         f"{monitor} {value:.4f} is worse than the study's other trials at that epoch", epoch)
-
-    return report
-
-
 # -- the sweeper -----------------------------------------------------------------------------------------------
 class OptunaSearch(Sweeper):
     """Hydra sweeper: Optuna's ask/tell over the space in `params`, trials launched as Hydra jobs."""
@@ -197,6 +168,11 @@ class OptunaSearch(Sweeper):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if str(self.direction) not in ("minimize", "maximize"):
             raise ConfigError(f"hydra.sweeper.direction={self.direction!r}; choose one of: maximize, minimize")
+        stopping = self.config.regularizer.early_stopping
+        if (stopping.mode == "max") != (self.direction == "maximize"):  # the pruner compares the monitored values
+            raise ConfigError(f"hydra.sweeper.direction={self.direction} but regularizer.early_stopping.mode="
+                              f"{stopping.mode} (monitor {stopping.monitor}): each trial returns and reports the "
+                              f"monitored value, so maximize goes with mode=max and minimize with mode=min")
         make_sampler = choose(SAMPLERS, str(self.sampler_name), "hydra.sweeper.sampler")
         pruner = build_pruner(self.pruner_name, self.pruning)
         self.storage = storage_url(self.storage, str(self.config.hydra.sweep.dir))

@@ -48,7 +48,7 @@ def train(cfg: DictConfig) -> float | str | None:
     Optuna trial, None for a failed job); exits with a code in a single run."""
     from nnlab.loop import Interrupted, NonFinite, Pruned
     from nnlab.runner import run
-    from nnlab.search import PRUNED, epoch_hook
+    from nnlab.trial import PRUNED, epoch_hook
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
