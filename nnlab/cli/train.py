@@ -63,8 +63,7 @@ def train(cfg: DictConfig) -> float | str | None:
         monitor = plain["regularizer"]["early_stopping"]["monitor"]
         hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
         metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume, epoch_hook=hook)
-    except Pruned as e:  # only sweep jobs (Optuna trials) are pruned; tracker wrote pruned.txt
-        console.print(f"[yellow]{escape(str(e))}", soft_wrap=True, highlight=False)
+    except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
         return PRUNED
     except ConfigError as e:
         return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
