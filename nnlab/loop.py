@@ -10,7 +10,7 @@ import itertools
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,17 @@ class Interrupted(Exception):
 
 class NonFinite(Exception):
     """A NaN/inf loss or gradient; the message is the diagnosis."""
+
+
+class Pruned(Exception):
+    """A hyperparameter search stopped this trial after `epoch` (last.pt saved); the message says why."""
+
+    def __init__(self, message: str, epoch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+
+
+EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's metrics); may raise Pruned
 
 
 @dataclass
@@ -72,6 +83,7 @@ class Pipeline:
     run_dir: Path
     config: dict[str, Any] = field(default_factory=dict)
     ranks: Ranks = field(default_factory=Ranks)
+    epoch_hook: EpochHook | None = None  # called after each epoch's checkpoint (e.g. an Optuna trial's report)
 
 
 @dataclass
@@ -379,6 +391,8 @@ def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulat
     _save(p, st, aug_gen, "last.pt")
     if improved and s.checkpoint:  # same content: one write, best.pt linked to it
         link_atomic(p.run_dir / "checkpoints" / "last.pt", p.run_dir / "checkpoints" / "best.pt")
+    if p.epoch_hook is not None:
+        p.epoch_hook(st.epoch, metrics)
     if s.patience and st.bad_epochs >= s.patience:
         tracker.info(f"early stopping: {s.monitor} has not improved for {s.patience} epochs "
                      f"(best {st.best:.4f} at epoch {st.best_epoch})")

@@ -18,7 +18,7 @@ from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
 from nnlab.distributed import Ranks, env_rank, setup, teardown
 from nnlab.inits import init_layers
-from nnlab.loop import Pipeline, TrainSettings, evaluate, fit
+from nnlab.loop import EpochHook, Pipeline, Pruned, TrainSettings, evaluate, fit
 from nnlab.losses import build_objective
 from nnlab.models import build_model
 from nnlab.optim import build_optimizer, build_schedule
@@ -115,26 +115,28 @@ def tracker_for(logger: dict[str, Any], run_dir: Path) -> Tracker:
 
 
 def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker | None = None,
-        resume: Path | None = None) -> dict[str, float]:
+        resume: Path | None = None, epoch_hook: EpochHook | None = None) -> dict[str, float]:
     """Build, train, test; write metrics.json and hparams. Returns the final metrics.
 
-    Without a `tracker`, one is made from `cfg["logger"]` and closed at the end, with the process group."""
+    Without a `tracker`, one is made from `cfg["logger"]` and closed at the end, with the process group.
+    `epoch_hook(epoch, metrics)` runs after every epoch (a search's trial reports there; it may raise Pruned)."""
     if tracker is not None:
-        return _run(cfg, run_dir, choices, tracker, resume)
+        return _run(cfg, run_dir, choices, tracker, resume, epoch_hook)
     tracker = tracker_for(cfg["logger"], run_dir)
     try:
-        return _run(cfg, run_dir, choices, tracker, resume)
+        return _run(cfg, run_dir, choices, tracker, resume, epoch_hook)
     finally:
         tracker.close()
         teardown()
 
 
 def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
-         resume: Path | None) -> dict[str, float]:
+         resume: Path | None, epoch_hook: EpochHook | None = None) -> dict[str, float]:
     state = load_checkpoint(resume) if resume else None
     if state is not None:
         cfg = state["config"]  # the run continues with the config it started with
     p = build(cfg, run_dir)
+    p.epoch_hook = None if p.ranks.active else epoch_hook  # DDP ranks would have to agree on a prune: not yet
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
                         "threads": torch.get_num_threads(),
                         "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",
@@ -151,7 +153,11 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
             tracker.scalar("init/activation_std_by_layer", row["std"], i)
     t0 = time.perf_counter()
     with torch.autograd.set_detect_anomaly(bool(cfg["trainer"]["detect_anomaly"])):
-        st = fit(p, tracker, state)
+        try:
+            st = fit(p, tracker, state)
+        except Pruned as e:
+            tracker.pruned(e.epoch, str(e), hparams_of(cfg, choices))
+            raise
     if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
         tracker.info(f"restored the best weights (epoch {st.best_epoch}) for the final scores")
@@ -168,6 +174,8 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
                         "final/dead_fraction": sum(r["dead"] for r in end_stats) / len(end_stats)})
     metrics.update({"final/epochs": float(st.epoch), "final/train_seconds": st.elapsed,
                     "final/best_" + p.settings.monitor.replace("/", "_"): float(st.best or 0.0)})
+    if p.epoch_hook is not None:  # a search's trial: the same column as the pruned trials' in the HParams tab
+        metrics["trial/pruned"] = 0.0
     if not p.ranks.is_main:
         return metrics  # rank 0 alone writes metrics.json and the hparams
     tracker.hparams(hparams_of(cfg, choices), metrics)

@@ -1,7 +1,8 @@
 """Run folders read back: each run's overrides, final metrics or error, and which keys a set of runs sweeps.
 
 A run folder is any folder holding `.hydra/overrides.yaml` (written by `nnlab train`); `metrics.json` holds
-its final metrics, `error.txt` the error of a failed sweep job. No torch import.
+its final metrics, `error.txt` the error of a failed sweep job, `pruned.txt` why a hyperparameter search
+stopped the run early. No torch import.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ class RunRecord:
     overrides: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    pruned: str | None = None
 
     @property
     def status(self) -> str:
-        return "failed" if self.error else "ok" if self.metrics else "incomplete"
+        return "failed" if self.error else "pruned" if self.pruned else "ok" if self.metrics else "incomplete"
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -34,7 +36,9 @@ def read_run(run_dir: Path) -> RunRecord:
     metrics_file, error_file = run_dir / "metrics.json", run_dir / "error.txt"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     error = error_file.read_text().strip() if error_file.is_file() else None
-    return RunRecord(run_dir, overrides, metrics, error)
+    pruned_file = run_dir / "pruned.txt"
+    pruned = pruned_file.read_text().strip() if pruned_file.is_file() else None
+    return RunRecord(run_dir, overrides, metrics, error, pruned)
 
 
 def find_runs(paths: list[Path]) -> list[RunRecord]:
@@ -63,6 +67,6 @@ def higher_is_better(metric: str) -> bool:
 
 
 def ranked(runs: list[RunRecord], metric: str) -> list[RunRecord]:
-    """Best first on `metric`; failed and incomplete runs last."""
+    """Best first on `metric`; pruned, failed and incomplete runs (no final metrics) last."""
     sign = -1 if higher_is_better(metric) else 1
     return sorted(runs, key=lambda r: (metric not in r.metrics, sign * r.metrics.get(metric, 0.0)))

@@ -151,6 +151,15 @@ class Tracker:
         for tag, value in metrics.items():
             self.writer.add_scalar(tag, value)
 
+    def pruned(self, epoch: int, message: str, hparams: Mapping[str, Any]) -> None:
+        """A search pruned this run after `epoch`: `trial/pruned` 1 (scalar and HParams metric), the reason as
+        TEXT, and a pruned.txt marker in the run folder (read back as status "pruned")."""
+        (self.run_dir / "pruned.txt").write_text(message + "\n")
+        log.info(message)
+        if self.writer is not None:
+            self.writer.add_text("trial/status", f"pruned after epoch {epoch}: {message}", epoch)
+            self.hparams(hparams, {"trial/pruned": 1.0})
+
     def summary(self, metrics: Mapping[str, float], verdicts: list[str], extra: Mapping[str, Any]) -> None:
         (self.run_dir / "metrics.json").write_text(json.dumps({**extra, **metrics}, indent=2) + "\n")
         self.console.print(metrics_table(metrics, title=f"final metrics ({metrics['final/epochs']:.0f} epochs, "

@@ -116,4 +116,4 @@ def test_grid_sweeps_use_the_compose_once_sweeper_and_optuna_replaces_it(tmp_pat
     assert "ComposeOnceSweeper" in grid.stdout, grid.stderr
     optuna = nnlab("train", "data=xor", "hparams_search=optuna_lr", "--cfg", "hydra", "-p", "hydra.sweeper",
                    cwd=tmp_path)
-    assert "OptunaSweeper" in optuna.stdout, optuna.stderr
+    assert "hydra_plugins.nnlab_sweeper.optuna_search.OptunaSweeper" in optuna.stdout, optuna.stderr

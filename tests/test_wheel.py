@@ -22,7 +22,7 @@ def test_wheel_ships_configs_and_finds_them(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {p.relative_to(REPO).as_posix() for p in (REPO / "configs").rglob("*.yaml")}
     assert shipped and {f"nnlab/{p}" for p in shipped} <= names
-    assert "hydra_plugins/nnlab_sweeper/compose_once.py" in names
+    assert {"hydra_plugins/nnlab_sweeper/compose_once.py", "hydra_plugins/nnlab_sweeper/optuna_search.py"} <= names
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)  # other plugins share the namespace
     # install it outside the checkout and ask where the configs are
     target = tmp_path / "site"
@@ -30,10 +30,11 @@ def test_wheel_ships_configs_and_finds_them(tmp_path):
                    check=True, capture_output=True)
     code = ("from nnlab.config.paths import config_dir; print(config_dir())\n"
             "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper\n"
-            "print(sorted(p.__name__ for p in Plugins.instance().discover(Sweeper)))")
+            "print(sorted(f'{p.__module__}.{p.__name__}' for p in Plugins.instance().discover(Sweeper)))")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(target)})
     assert found.returncode == 0, found.stderr
     where, sweepers = found.stdout.strip().splitlines()
     assert where == str(target / "nnlab" / "configs")
-    assert "ComposeOnceSweeper" in sweepers and "OptunaSweeper" in sweepers
+    assert "hydra_plugins.nnlab_sweeper.compose_once.ComposeOnceSweeper" in sweepers
+    assert "hydra_plugins.nnlab_sweeper.optuna_search.OptunaSweeper" in sweepers  # nnlab's own, on current Optuna

@@ -17,6 +17,7 @@ commands:
   doctor [overrides]    the chapter's debugging protocol on the configured pipeline
   bench activations     time and memory of every activation, ratios against ReLU
   compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
+  resume SWEEP          finish an interrupted sweep in its folder (--rerun-failed: failed jobs too)
 
 examples:
   nnlab train model=mlp activation=mish init=kaiming_normal optimizer=adamw
@@ -24,7 +25,7 @@ examples:
   nnlab list activation
 """
 
-COMMANDS = ("train", "validate", "list", "doctor", "compare", "bench")
+COMMANDS = ("train", "resume", "validate", "list", "doctor", "compare", "bench")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +54,10 @@ def _dispatch(args: list[str]) -> None:
         from nnlab.cli import train
 
         train.main(rest)
+    elif command == "resume":
+        from nnlab.cli.resume import main as resume_main
+
+        sys.exit(resume_main(rest))
     elif command == "list":
         from nnlab.cli.listing import print_choices
 

@@ -33,7 +33,7 @@ def runs_table(runs: list[RunRecord], metric: str, title: str) -> Table:
     for r in ranked(runs, metric):
         cells = [format(r.metrics[c], fmt) if c in r.metrics else "-" for c, (_, fmt) in COLUMNS.items()]
         table.add_row(*(r.overrides.get(k, "-") for k in keys), *cells,
-                      "[red]failed" if r.error else r.status)
+                      "[red]failed" if r.error else "[yellow]pruned" if r.pruned else r.status)
     return table
 
 
@@ -58,10 +58,10 @@ def write_csv(runs: list[RunRecord], path: Path, metric: str) -> None:
     metric_names = sorted({m for r in runs for m in r.metrics if m.startswith("final/")} | {"wall_seconds"})
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", *keys, *metric_names, "status", "error"])
+        w.writerow(["run", *keys, *metric_names, "status", "error"])  # error: or why it was pruned
         for r in ranked(runs, metric):
             w.writerow([str(r.path), *(r.overrides.get(k, "") for k in keys),
-                        *(r.metrics.get(m, "") for m in metric_names), r.status, r.error or ""])
+                        *(r.metrics.get(m, "") for m in metric_names), r.status, r.error or r.pruned or ""])
 
 
 def failures_text(runs: list[RunRecord]) -> list[str]:

@@ -32,6 +32,7 @@ register()  # the resolvers train.yaml uses, before Hydra composes
 def main(args: list[str]) -> None:
     """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too)."""
     _drop_train_from_completion_line()
+    args = _resuming_a_sweep(args)
     sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED
@@ -42,10 +43,12 @@ def main(args: list[str]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def train(cfg: DictConfig) -> float | None:
-    """One job. Returns the monitored validation metric (for sweepers); exits with a code in a single run."""
-    from nnlab.loop import Interrupted, NonFinite
+def train(cfg: DictConfig) -> float | str | None:
+    """One job. Returns the best monitored validation metric for sweepers (`search.PRUNED` for a pruned
+    Optuna trial, None for a failed job); exits with a code in a single run."""
+    from nnlab.loop import Interrupted, NonFinite, Pruned
     from nnlab.runner import run
+    from nnlab.trial import PRUNED, epoch_hook
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -57,7 +60,11 @@ def train(cfg: DictConfig) -> float | None:
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
         resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume)
+        monitor = plain["regularizer"]["early_stopping"]["monitor"]
+        hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
+        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume, epoch_hook=hook)
+    except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
+        return PRUNED
     except ConfigError as e:
         return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
     except NonFinite as e:
@@ -72,8 +79,7 @@ def train(cfg: DictConfig) -> float | None:
             raise
         log.exception("job failed")  # full traceback in the job's train.log
         return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
-    monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
-    return metrics.get(f"final/best_{monitor}")
+    return metrics.get(f"final/best_{monitor.replace('/', '_')}")
 
 
 def parallel_threads(launcher: DictConfig) -> int:
@@ -86,6 +92,13 @@ def parallel_threads(launcher: DictConfig) -> int:
     return max(1, cores // parallel)
 
 
+def exit_config_error(message: str) -> None:
+    """A configuration mistake found outside a job (e.g. by a sweeper): one paragraph, exit 2."""
+    Console(stderr=True).print(f"[bold red]configuration error:[/] {escape(message)}", soft_wrap=True,
+                               highlight=False)
+    sys.exit(EXIT_CONFIG)
+
+
 def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
     """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
     console.print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
@@ -96,6 +109,19 @@ def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: 
 
 
 # -- argv ----------------------------------------------------------------------------------------------------
+def _resuming_a_sweep(args: list[str]) -> list[str]:
+    """`-m ... resume=<sweep folder>` resumes that sweep (as `nnlab resume` does) when its overrides match."""
+    if not any(a.startswith("resume=") for a in args):
+        return args
+    from nnlab.cli.resume import sweep_resume_in_train_args
+
+    try:
+        return sweep_resume_in_train_args(args) or args
+    except ValueError as e:
+        exit_config_error(str(e))
+        return args
+
+
 def _drop_train_from_completion_line() -> None:
     """Shell completion hands Hydra `COMP_LINE="nnlab train ..."`; Hydra expects the app's own words only."""
     line = os.environ.get("COMP_LINE")

@@ -67,12 +67,15 @@ def log_name(job_name: str) -> str:
     return f"{job_name}.log" if env_rank() == 0 else f"{job_name}.rank{env_rank()}.log"
 
 
-def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = None) -> str:
-    """Sweep job folder named by its overrides ('/' made safe), plus the seed when seeds are swept."""
+def job_dir(override_dirname: str, num: int, task_overrides: list[str] | None = None, trial: int | None = None) -> str:
+    """Sweep job folder named by its overrides ('/' made safe), plus the seed when seeds are swept; an Optuna
+    trial's folder starts with its number (two trials may sample the same values)."""
     name = re.sub(r"[/\\:]", "_", override_dirname)
     seeds = [o.split("=", 1)[1] for o in (task_overrides or []) if o.startswith("trainer.seed=")]
     if seeds:
         name = f"{name},seed={seeds[0]}" if name else f"seed={seeds[0]}"
+    if trial is not None:
+        name = f"trial={int(trial):03d},{name}" if name else f"trial={int(trial):03d}"
     return name or f"job{num}"
 
 
