@@ -1,7 +1,8 @@
 """Run folders read back: each run's overrides, final metrics or error, and which keys a set of runs sweeps.
 
 A run folder is any folder holding `.hydra/overrides.yaml` (written by `nnlab train`); `metrics.json` holds
-its final metrics, `error.txt` the error of a failed sweep job. No torch import.
+its final metrics, `error.txt` the error of a failed sweep job, `interrupted.txt` why a sweep job stopped before
+the end (its checkpoints/last.pt is where it resumes). No torch import.
 """
 
 from __future__ import annotations
@@ -21,20 +22,28 @@ class RunRecord:
     overrides: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    interrupted: str | None = None
 
     @property
     def status(self) -> str:
-        return "failed" if self.error else "ok" if self.metrics else "incomplete"
+        """failed, ok (finished), interrupted (stopped by a signal, resumable) or incomplete (still running or
+        killed without a word)."""
+        if self.error:
+            return "failed"
+        return "ok" if self.metrics else "interrupted" if self.interrupted else "incomplete"
 
 
 def read_run(run_dir: Path) -> RunRecord:
     raw = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
     overrides = dict(o.lstrip("+~").split("=", 1) for o in raw if "=" in o)
     overrides = {k: v for k, v in overrides.items() if k not in HIDDEN_KEYS and not k.startswith("hydra.")}
-    metrics_file, error_file = run_dir / "metrics.json", run_dir / "error.txt"
+    metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    error = error_file.read_text().strip() if error_file.is_file() else None
-    return RunRecord(run_dir, overrides, metrics, error)
+    return RunRecord(run_dir, overrides, metrics, _text(run_dir / "error.txt"), _text(run_dir / "interrupted.txt"))
+
+
+def _text(path: Path) -> str | None:
+    return path.read_text().strip() if path.is_file() else None
 
 
 def find_runs(paths: list[Path]) -> list[RunRecord]:

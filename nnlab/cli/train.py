@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -34,11 +35,13 @@ def main(args: list[str]) -> None:
     _drop_train_from_completion_line()
     sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
-    from nnlab.cli.sweep_summary import FAILED
+    from nnlab.cli.sweep_summary import FAILED, INTERRUPTED
 
     train()
     if FAILED:  # a sweep whose other jobs finished still reports failure
         sys.exit(EXIT_FAILED)
+    if INTERRUPTED:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -56,34 +59,89 @@ def train(cfg: DictConfig) -> float | None:
         validate(plain)
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
-        resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume)
+        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=_resume_point(plain, run_dir, multirun))
     except ConfigError as e:
         return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
     except NonFinite as e:
         return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
     except Interrupted as e:
-        shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
-        console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
-                      f"  nnlab train resume={shown}", soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+        return _stopped(console, multirun, run_dir, e)
     except Exception as e:
         if not multirun:
             raise
         log.exception("job failed")  # full traceback in the job's train.log
         return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
+    (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
     return metrics.get(f"final/best_{monitor}")
 
 
+def _resume_point(plain: dict, run_dir: Path, multirun: bool) -> Path | None:
+    """`resume=...`; or, in a sweep, a job whose own folder already holds checkpoints/last.pt and no final
+    metrics: the same job started again (a SLURM job requeued on preemption or at its time limit)."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if plain.get("resume") or (multirun and last.is_file() and not (run_dir / "metrics.json").is_file()):
+        return last
+    return None
+
+
+def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> None:
+    """A signal stopped training after a step and last.pt is saved. Alone: exit 130. In a sweep: note it in the
+    job folder (the sweep table shows "interrupted") and return a result; if SLURM's warning signal came (time
+    limit or preemption), hand over to submitit, which requeues the job (it resumes from last.pt) and exits."""
+    shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
+    hint = f"nnlab train resume={shown}"
+    console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {hint}", soft_wrap=True)
+    if not multirun:
+        sys.exit(EXIT_INTERRUPTED)
+    from nnlab.loop import warning_signal
+
+    warning = warning_signal()
+    submitit_job = "SUBMITIT_EXECUTOR" in os.environ
+    if submitit_job:  # a warning that follows SIGTERM (preemption) waits until the note is written
+        signal.pthread_sigmask(signal.SIG_BLOCK, {warning})
+    note = f"stopped by {e}; checkpoints/last.pt saved; resume with: {hint}"
+    _write_atomic(run_dir / "interrupted.txt", note + "\n")
+    if not submitit_job:
+        return None
+    try:
+        if warning.name in getattr(e, "signals", ()) and warning not in signal.sigpending():
+            signal.raise_signal(warning)  # blocked: stays pending until the unblock below
+        requeue = warning in signal.sigpending()
+        if requeue:
+            log.warning("%s: handing over to submitit to requeue the job", note)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {warning})  # submitit's handler runs here: requeue and exit
+    except Exception as not_requeued:  # submitit's UncompletedJobError: e.g. timed out too many times
+        _write_atomic(run_dir / "interrupted.txt", f"{note}; not requeued: {not_requeued}\n")
+    return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def parallel_threads(launcher: DictConfig) -> int:
-    """Threads per job when a joblib launcher runs jobs side by side: the cores split between them."""
+    """Threads per job when jobs run side by side: the CPUs a submitit job asked for (cpus_per_task), or with
+    joblib the cores split between the jobs."""
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
     n_jobs = launcher.get("n_jobs") if _speedups.is_joblib(launcher) else None
     if n_jobs is None:
         return 0
     cores = os.cpu_count() or 1
     parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
     return max(1, cores // parallel)
+
+
+def refuse_launch(problems: list[str]) -> None:
+    """A sweep the cluster cannot run (hydra_plugins/nnlab_launcher): one paragraph, exit 2, nothing submitted."""
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    console.print(f"[bold red]configuration error:[/] {len(problems)} problem{'s' * (len(problems) > 1)} with the "
+                  "SLURM request; nothing was submitted:\n  - " + escape("\n  - ".join(problems)),
+                  soft_wrap=True, highlight=False)
+    sys.exit(EXIT_CONFIG)
 
 
 def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
