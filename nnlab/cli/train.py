@@ -89,8 +89,7 @@ def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> N
     """A signal stopped training after a step and last.pt is saved. Alone: exit 130. In a sweep: note it in the
     job folder (the sweep table shows "interrupted") and return a result; if SLURM's warning signal came (time
     limit or preemption), hand over to submitit, which requeues the job (it resumes from last.pt) and exits."""
-    shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
-    hint = f"nnlab train resume={shown}"
+    hint = f"nnlab train {resume_override(run_dir)}"
     console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {hint}", soft_wrap=True)
     if not multirun:
         sys.exit(EXIT_INTERRUPTED)
@@ -114,6 +113,17 @@ def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> N
     except Exception as not_requeued:  # submitit's UncompletedJobError: e.g. timed out too many times
         _write_atomic(run_dir / "interrupted.txt", f"{note}; not requeued: {not_requeued}\n")
     return None
+
+
+def resume_override(run_dir: Path) -> str:
+    """`resume=<folder>` as a shell word Hydra parses: sweep job folders hold '=' and ',' (activation=relu)."""
+    import re
+    import shlex
+
+    shown = str(run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir)
+    if not re.fullmatch(r"[\w./-]+", shown):
+        shown = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return shlex.quote(f"resume={shown}")
 
 
 def _write_atomic(path: Path, text: str) -> None:
