@@ -175,6 +175,27 @@ def test_a_job_stopped_by_slurms_warning_is_requeued_and_ends_like_an_uninterrup
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
+def test_sigterm_to_a_local_sweep_stops_it_and_still_prints_the_table(tmp_path):
+    """SIGTERM to an in-process sweep (basic launcher): the running job saves and is "interrupted", the jobs not
+    yet started are recorded as such, the table prints, exit 130, no traceback."""
+    sweep = subprocess.Popen([sys.executable, "-m", "nnlab", "train", "-m", "activation=relu,tanh", *LONG],
+                             cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("outputs/multirun/*/*/activation=relu/checkpoints/last.pt")):
+        assert time.monotonic() < deadline, "the first job saved no checkpoint"
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGTERM)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130 and "Traceback" not in out + err, err[-3000:]
+    runs = {r.path.name: r for r in find_runs([_sweep_dir(tmp_path)])}
+    assert [(k, r.status) for k, r in sorted(runs.items())] == [("activation=relu", "interrupted"),
+                                                              ("activation=tanh", "interrupted")]
+    assert runs["activation=tanh"].interrupted == "not started: the sweep was stopped by SIGTERM"
+    assert "2 of 2 runs were interrupted" in out
+
+
 def test_stop_request_records_every_signal_and_only_a_second_ctrl_c_kills():
     """Preemption sends SIGTERM then SLURM's warning (USR2): both are recorded, neither kills; SIGTERM twice
     (slurmstepd and srun) does not kill either; the second Ctrl-C does."""

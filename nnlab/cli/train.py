@@ -27,6 +27,7 @@ from nnlab.registry import ConfigError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 2, 3, 130
 log = logging.getLogger("nnlab")
+STOPPED: list[str] = []  # the signal that stopped a job of an in-process sweep; the later jobs are skipped
 register()  # the resolvers train.yaml uses, before Hydra composes
 
 
@@ -54,6 +55,9 @@ def train(cfg: DictConfig) -> float | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    if multirun and STOPPED:  # a signal stopped an earlier job of this in-process sweep: start no more
+        _write_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
+        return None
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
         validate(plain)
@@ -101,7 +105,8 @@ def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> N
         signal.pthread_sigmask(signal.SIG_BLOCK, {warning})
     note = f"stopped by {e}; checkpoints/last.pt saved; resume with: {hint}"
     _write_atomic(run_dir / "interrupted.txt", note + "\n")
-    if not submitit_job:
+    if not submitit_job:  # the sweep runs in this process (basic launcher): its other jobs do not start
+        STOPPED[:] = [str(e)]
         return None
     try:
         if warning.name in getattr(e, "signals", ()) and warning not in signal.sigpending():
