@@ -116,6 +116,7 @@ node_idle() {
 }
 
 start() {
+    [[ $EUID -eq 0 ]] || cannot "the local cluster runs slurmd and munged as root; run as root (or in a container)"
     install
     if alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid"; then
         install_sacct_standin  # the stand-in may have changed since the cluster started

@@ -176,6 +176,24 @@ def test_a_job_stopped_by_slurms_warning_is_requeued_and_ends_like_an_uninterrup
 
 
 @pytest.mark.slow
+def test_a_job_killed_without_a_result_is_failed_in_the_table_and_the_sweep_ends(tmp_path, slurm):
+    """SIGKILL to one job's process (no chance to save or answer): the sweep does not hang or end in submitit's
+    UncompletedJobError; the job is "failed" with SLURM's state and its log, the other job "ok", exit 1."""
+    sweep = _start_sweep(tmp_path, slurm, "hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}",
+                         "activation=relu,tanh", *LONG)
+    run_dir, job_id = _slurm_job_of(tmp_path, "activation=relu")
+    [events] = run_dir.glob("events.out.tfevents.*")  # TensorBoard names it ...<host>.<pid>.<n>
+    os.kill(int(events.name.split(".")[-2]), signal.SIGKILL)
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1 and "Traceback" not in out + err, err[-3000:]
+    run = read_run(run_dir)
+    assert run.status == "failed"
+    assert run.error.startswith(f"job failed: SLURM job {job_id} ended without a result (state FAILED); "
+                                "checkpoints/last.pt holds its last finished epoch; its log: ")
+    assert read_run(run_dir.parent / "activation=tanh").status == "ok"
+
+
+@pytest.mark.slow
 def test_sigterm_to_a_local_sweep_stops_it_and_still_prints_the_table(tmp_path):
     """SIGTERM to an in-process sweep (basic launcher): the running job saves and is "interrupted", the jobs not
     yet started are recorded as such, the table prints, exit 130, no traceback."""

@@ -105,6 +105,8 @@ class NnlabSlurmLauncher(SlurmLauncher):
         cancelled = state.startswith("CANCELLED")
         note = (f"SLURM job {job.job_id} was {state.lower()} before it could save a result"
                 if cancelled else f"SLURM job {job.job_id} ended without a result (state {state})")
+        if folder is not None and (folder / "checkpoints" / "last.pt").is_file():
+            note += "; checkpoints/last.pt holds its last finished epoch"
         note += f"; its log: {job.paths.stderr}"
         log.error(f"#{num}: {note}")
         if folder is not None and not (folder / "metrics.json").is_file():
