@@ -24,7 +24,7 @@ from nnlab.runs import find_runs, read_run
 from helpers import REPO, nnlab
 
 XOR = ["data=xor", "logger=quiet", "trainer.threads=1"]
-LONG = [*XOR, "trainer.epochs=600", "trainer.limit_train_batches=2"]  # ~1 step per 10 ms: long enough to stop
+LONG = [*XOR, "trainer.epochs=300", "trainer.limit_train_batches=2"]  # ~3 s of 1-step epochs: time to stop one
 TIMING = ("final/train_seconds", "wall_seconds", "run_dir")
 
 
@@ -146,12 +146,12 @@ def test_scancel_mid_training_shows_interrupted_in_the_sweep_table_and_the_hint_
     assert rows == {"relu": "interrupted", "tanh": "ok"}
     assert read_run(run_dir).status == "interrupted"
     stopped = load_checkpoint(run_dir / "checkpoints" / "last.pt")["loop"]
-    assert 0 < stopped["epoch"] < 600
+    assert 0 < stopped["epoch"] < 300
     [hint] = re.findall(r"resume with: (nnlab train .*)", out)
     resumed = subprocess.run(["bash", "-c", hint], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert read_run(run_dir).status == "ok" and read_run(run_dir).metrics["final/epochs"] == 600
+    assert read_run(run_dir).status == "ok" and read_run(run_dir).metrics["final/epochs"] == 300
 
 
 @pytest.mark.slow
