@@ -1,11 +1,12 @@
-"""hydra-submitit-launcher's SLURM launcher, with what a sweep on a real cluster needs:
+"""hydra-submitit-launcher's launchers (hydra/launcher=slurm, slurm_ddp and local), with what a sweep on a real
+cluster needs:
 
 - the request is checked against `sinfo` before anything is queued (GPUs on a CPU partition, an unknown
   partition, more CPUs or memory than a node has): one paragraph, exit 2, nothing submitted;
 - sbatch's own refusal becomes the same kind of paragraph, not submitit's traceback;
 - a job with several tasks trains one DDP run (trainer.strategy=ddp) unless told otherwise;
 - a job that ends without a result (killed, cancelled before it could save) is recorded in its folder and the
-  sweep goes on to its summary table instead of ending in submitit's UncompletedJobError.
+  sweep goes on to its summary table instead of ending in submitit's UncompletedJobError (local too).
 
 Requeue on preemption and at the time limit is submitit's own: the launcher is its checkpointable callable
 (BaseSubmititLauncher.checkpoint), and nnlab's job resumes from its folder's checkpoints/last.pt.
@@ -20,14 +21,16 @@ from typing import Any
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job, setup_globals
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher, LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 STRATEGY_KEYS = ("trainer.strategy=", "+trainer.strategy=", "++trainer.strategy=")
 
 
-class NnlabSlurmLauncher(SlurmLauncher):
+class _Launcher(BaseSubmititLauncher):
+    """What nnlab adds to both submitit launchers: ddp for several tasks, every job's result collected."""
+
     def _tasks(self) -> int:
         return int(self.params.get("nodes") or 1) * int(self.params.get("tasks_per_node") or 1)
 
@@ -49,20 +52,15 @@ class NnlabSlurmLauncher(SlurmLauncher):
                        job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir")
 
     def launch(self, job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
-        from submitit.core.utils import FailedJobError
-
         from nnlab.cli.train import refuse_launch
-        from nnlab.cluster import request_problems
 
-        problems = request_problems(self.params) + self._strategy_problems(job_overrides)
+        problems = self._strategy_problems(job_overrides)
         if problems:
             refuse_launch(problems)
-        try:
-            jobs = self._submit(job_overrides, initial_job_idx)
-        except FailedJobError as e:
-            sbatch = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-            refuse_launch([f"sbatch refused the jobs ({sbatch}); check hydra.launcher.partition, gpus_per_node, "
-                           f"cpus_per_task, mem_gb and additional_parameters"])
+        jobs = self._submit(job_overrides, initial_job_idx)
+        return self._results(jobs, job_overrides, initial_job_idx)
+
+    def _results(self, jobs: list[Any], job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
         return [self._result(job, list(o), initial_job_idx + i) for i, (job, o) in enumerate(zip(jobs, job_overrides))]
 
     def _strategy_problems(self, job_overrides: list[list[str]]) -> list[str]:
@@ -80,8 +78,8 @@ class NnlabSlurmLauncher(SlurmLauncher):
         import submitit
 
         params = dict(self.params)
-        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=params.pop("submitit_folder"),
-                                         slurm_max_num_timeout=params.pop("max_num_timeout"))
+        init = {f"{self._EXECUTOR}_{k}": params.pop(k) for k in ("max_num_timeout",) if k in params}
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=params.pop("submitit_folder"), **init)
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -103,8 +101,9 @@ class NnlabSlurmLauncher(SlurmLauncher):
             state = job.state
         folder = _job_folder(Path(str(self.config.hydra.sweep.dir)), num)
         cancelled = state.startswith("CANCELLED")
-        note = (f"SLURM job {job.job_id} was {state.lower()} before it could save a result"
-                if cancelled else f"SLURM job {job.job_id} ended without a result (state {state})")
+        what = "SLURM job" if self._EXECUTOR == "slurm" else "job"
+        note = (f"{what} {job.job_id} was {state.lower()} before it could save a result"
+                if cancelled else f"{what} {job.job_id} ended without a result (state {state})")
         if folder is not None and (folder / "checkpoints" / "last.pt").is_file():
             note += "; checkpoints/last.pt holds its last finished epoch"
         note += f"; its log: {job.paths.stderr}"
@@ -113,6 +112,31 @@ class NnlabSlurmLauncher(SlurmLauncher):
             (folder / ("interrupted.txt" if cancelled else "error.txt")).write_text(
                 note if cancelled else f"job failed: {note}\n")
         return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None)
+
+
+class NnlabLocalLauncher(_Launcher, LocalLauncher):
+    """hydra/launcher=local: each job its own process through submitit, on this machine."""
+
+
+class NnlabSlurmLauncher(_Launcher, SlurmLauncher):
+    """hydra/launcher=slurm and slurm_ddp: the request checked against the cluster before anything is queued."""
+
+    def launch(self, job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
+        from submitit.core.utils import FailedJobError
+
+        from nnlab.cli.train import refuse_launch
+        from nnlab.cluster import request_problems
+
+        problems = request_problems(self.params) + self._strategy_problems(job_overrides)
+        if problems:
+            refuse_launch(problems)
+        try:
+            jobs = self._submit(job_overrides, initial_job_idx)
+        except FailedJobError as e:
+            sbatch = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            refuse_launch([f"sbatch refused the jobs ({sbatch}); check hydra.launcher.partition, gpus_per_node, "
+                           f"cpus_per_task, mem_gb and additional_parameters"])
+        return self._results(jobs, job_overrides, initial_job_idx)
 
 
 def _job_folder(sweep_dir: Path, num: int) -> Path | None:
