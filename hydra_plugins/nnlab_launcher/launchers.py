@@ -56,7 +56,7 @@ class _Launcher(BaseSubmititLauncher):
 
         problems = self._strategy_problems(job_overrides)
         if problems:
-            refuse_launch(problems)
+            refuse_launch(problems, "launcher's request")
         jobs = self._submit(job_overrides, initial_job_idx)
         return self._results(jobs, job_overrides, initial_job_idx)
 

@@ -150,11 +150,11 @@ def parallel_threads(launcher: DictConfig) -> int:
     return max(1, cores // parallel)
 
 
-def refuse_launch(problems: list[str]) -> None:
+def refuse_launch(problems: list[str], what: str = "SLURM request") -> None:
     """A sweep the cluster cannot run (hydra_plugins/nnlab_launcher): one paragraph, exit 2, nothing submitted."""
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     console.print(f"[bold red]configuration error:[/] {len(problems)} problem{'s' * (len(problems) > 1)} with the "
-                  "SLURM request; nothing was submitted:\n  - " + escape("\n  - ".join(problems)),
+                  f"{what}; nothing was submitted:\n  - " + escape("\n  - ".join(problems)),
                   soft_wrap=True, highlight=False)
     sys.exit(EXIT_CONFIG)
 
