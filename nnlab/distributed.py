@@ -36,7 +36,12 @@ def launched_by_torchrun() -> bool:
 
 def slurm_tasks() -> int:
     """Tasks of this SLURM job step (submitit starts one process per task)."""
-    return int(os.environ.get("SLURM_NTASKS", "1"))
+    return int(os.environ.get("SLURM_STEP_NUM_TASKS", os.environ.get("SLURM_NTASKS", "1")))
+
+
+def launched_processes() -> int:
+    """How many processes the launcher started for this one run (torchrun's WORLD_SIZE, or SLURM's tasks)."""
+    return int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else slurm_tasks()
 
 
 def env_rank() -> int:
@@ -48,6 +53,12 @@ def env_rank() -> int:
 
 def setup(strategy: str, device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the process group for strategy=ddp (NCCL on CUDA, gloo on CPU); the device of this rank."""
+    if strategy != "ddp" and launched_processes() > 1:
+        by = "torchrun" if launched_by_torchrun() else "SLURM (hydra/launcher=slurm_ddp or tasks_per_node > 1)"
+        raise ConfigError(f"trainer.strategy={strategy} but {by} started {launched_processes()} processes for "
+                          f"this run: each would train its own copy into the same folder. Use "
+                          f"trainer.strategy=ddp to train one run on all of them, or start one process "
+                          f"(hydra/launcher=slurm, or plain nnlab train)")
     if strategy != "ddp":
         return Ranks(), device
     if not launched_by_torchrun() and slurm_tasks() > 1:  # hydra/launcher=slurm_ddp: one submitit task per GPU

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,11 @@ from nnlab.tracker import Tracker
 
 
 class Interrupted(Exception):
-    """Ctrl-C / SIGTERM: the step finished, last.pt is saved."""
+    """Ctrl-C, SIGTERM (scancel, preemption) or SLURM's warning signal: the step finished, last.pt is saved."""
+
+    def __init__(self, *signals: str) -> None:
+        super().__init__(" and ".join(signals) or "SIGTERM")
+        self.signals = signals  # names, in the order they came (SLURM preemption: SIGTERM, then SIGUSR2)
 
 
 class NonFinite(Exception):
@@ -146,15 +151,27 @@ def _diagnose(p: Pipeline, what: str, step_from: int, step_to: int) -> str:
     )
 
 
+def warning_signal() -> signal.Signals:
+    """The signal SLURM sends before the time limit (sbatch --signal; submitit's USR2 unless told otherwise)."""
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
+    return getattr(signal, f"SIG{name}", signal.SIGUSR2)
+
+
 class _StopRequest:
-    """First SIGINT/SIGTERM asks the loop to stop after the current step; a second one kills."""
+    """SIGINT, SIGTERM or SLURM's warning signal asks the loop to stop after the current step (every signal is
+    recorded: a preempted SLURM job gets SIGTERM and then the warning). Only a second Ctrl-C kills at once:
+    SIGTERM may come twice (slurmstepd and srun) and must not cut a checkpoint write short."""
 
     def __init__(self) -> None:
-        self.signal: int | None = None
+        self.received: list[signal.Signals] = []
         self._old: dict[int, Any] = {}
 
+    @property
+    def signal(self) -> int | None:
+        return self.received[0] if self.received else None
+
     def __enter__(self) -> _StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, warning_signal()):
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread (e.g. some launchers): no graceful stop
@@ -162,9 +179,13 @@ class _StopRequest:
         return self
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signal is not None:
+        if signum == signal.SIGINT and signal.SIGINT in self.received:
             raise KeyboardInterrupt
-        self.signal = signum
+        if signum not in self.received:
+            self.received.append(signal.Signals(signum))
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.received]
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
@@ -357,7 +378,7 @@ def _log_or_stop(p: Pipeline, tracker: Tracker, st: LoopState, t: Training, step
         st.partial = acc.host()
         st.elapsed += time.perf_counter() - clock.epoch_start
         _save(p, st, t.aug_gen, "last.pt")
-        raise Interrupted(signal.Signals(stop.signal or signal.SIGTERM).name)
+        raise Interrupted(*stop.names())
 
 
 def _end_epoch(p: Pipeline, tracker: Tracker, st: LoopState, acc: EpochAccumulator, aug_gen: torch.Generator) -> bool:

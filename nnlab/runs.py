@@ -2,7 +2,8 @@
 
 A run folder is any folder holding `.hydra/overrides.yaml` (written by `nnlab train`); `metrics.json` holds
 its final metrics, `error.txt` the error of a failed sweep job, `pruned.txt` why a hyperparameter search
-stopped the run early. No torch import.
+stopped the run early, `interrupted.txt` why a sweep job stopped before the end (its checkpoints/last.pt is
+where it resumes). No torch import.
 """
 
 from __future__ import annotations
@@ -23,22 +24,31 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     pruned: str | None = None
+    interrupted: str | None = None
 
     @property
     def status(self) -> str:
-        return "failed" if self.error else "pruned" if self.pruned else "ok" if self.metrics else "incomplete"
+        """failed, pruned (stopped early by a search), ok (finished), interrupted (stopped by a signal,
+        resumable) or incomplete (still running or killed without a word)."""
+        if self.error:
+            return "failed"
+        if self.pruned:
+            return "pruned"
+        return "ok" if self.metrics else "interrupted" if self.interrupted else "incomplete"
 
 
 def read_run(run_dir: Path) -> RunRecord:
     raw = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
     overrides = dict(o.lstrip("+~").split("=", 1) for o in raw if "=" in o)
     overrides = {k: v for k, v in overrides.items() if k not in HIDDEN_KEYS and not k.startswith("hydra.")}
-    metrics_file, error_file = run_dir / "metrics.json", run_dir / "error.txt"
+    metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    error = error_file.read_text().strip() if error_file.is_file() else None
-    pruned_file = run_dir / "pruned.txt"
-    pruned = pruned_file.read_text().strip() if pruned_file.is_file() else None
-    return RunRecord(run_dir, overrides, metrics, error, pruned)
+    return RunRecord(run_dir, overrides, metrics, _text(run_dir / "error.txt"), _text(run_dir / "pruned.txt"),
+                     _text(run_dir / "interrupted.txt"))
+
+
+def _text(path: Path) -> str | None:
+    return path.read_text().strip() if path.is_file() else None
 
 
 def find_runs(paths: list[Path]) -> list[RunRecord]:

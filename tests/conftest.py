@@ -31,3 +31,6 @@ def fake_mnist(tmp_path: Path) -> Path:
         write_idx(tmp_path / "MNIST" / "raw" / f"{split}-images-idx3-ubyte", images)
         write_idx(tmp_path / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte", labels.astype(np.uint8))
     return tmp_path
+
+
+from slurm_fixtures import slurm  # noqa: E402,F401  (the local SLURM cluster, for tests/test_slurm.py)

@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnlab.runs import RunRecord, find_runs, higher_is_better, metric_key, ranked, swept_keys
@@ -20,6 +21,9 @@ from nnlab.tracker import make_console
 COLUMNS = {"final/val_acc": ("val acc", ".4f"), "final/test_acc": ("test acc", ".4f"),
            "final/test_loss": ("test loss", ".4f"), "final/epochs": ("epochs", ".0f"),
            "wall_seconds": ("seconds", ".1f")}
+
+
+STATUS_STYLE = {"failed": "[red]failed", "interrupted": "[yellow]interrupted", "pruned": "[yellow]pruned"}
 
 
 def runs_table(runs: list[RunRecord], metric: str, title: str) -> Table:
@@ -32,8 +36,7 @@ def runs_table(runs: list[RunRecord], metric: str, title: str) -> Table:
     table.add_column("status")
     for r in ranked(runs, metric):
         cells = [format(r.metrics[c], fmt) if c in r.metrics else "-" for c, (_, fmt) in COLUMNS.items()]
-        table.add_row(*(r.overrides.get(k, "-") for k in keys), *cells,
-                      "[red]failed" if r.error else "[yellow]pruned" if r.pruned else r.status)
+        table.add_row(*(r.overrides.get(k, "-") for k in keys), *cells, STATUS_STYLE.get(r.status, r.status))
     return table
 
 
@@ -68,13 +71,18 @@ def failures_text(runs: list[RunRecord]) -> list[str]:
     return [f"{r.path.name}: {r.error}" for r in runs if r.error]
 
 
+def interruptions_text(runs: list[RunRecord]) -> list[str]:
+    return [f"{r.path.name}: {r.interrupted}" for r in runs if r.status == "interrupted"]
+
+
 def print_comparison(runs: list[RunRecord], metric: str, title: str, console: Console) -> None:
     console.print(runs_table(runs, metric, title))
-    failed = failures_text(runs)
-    if failed:
-        console.print(f"[red]{len(failed)} of {len(runs)} runs failed:")
-        for line in failed:
-            console.print(f"  [red]{line}", soft_wrap=True)
+    for lines, what, style in ((failures_text(runs), "failed", "red"),
+                               (interruptions_text(runs), "were interrupted", "yellow")):
+        if lines:
+            console.print(f"[{style}]{len(lines)} of {len(runs)} runs {what}:")
+            for line in lines:
+                console.print(f"  [{style}]{escape(line)}", soft_wrap=True, highlight=False)
 
 
 def main(argv: list[str]) -> int:

@@ -9,11 +9,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 FAILED: list[str] = []  # read by the CLI to set the exit code of a sweep
+INTERRUPTED: list[str] = []
 
 
 class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from nnlab.cli.compare import failures_text, print_comparison
+        from nnlab.cli.compare import failures_text, interruptions_text, print_comparison
         from nnlab.runs import find_runs
         from nnlab.tracker import make_console
 
@@ -26,6 +27,7 @@ class SweepSummary(Callback):
         console = make_console()
         print_comparison(runs, metric, f"sweep {sweep}: {len(runs)} jobs", console)
         FAILED[:] = failures_text(runs)
+        INTERRUPTED[:] = interruptions_text(runs)
         experiment = config.get("experiment", {}).get("name")
         if experiment:
             report_verdicts(experiment, runs, sweep, console)

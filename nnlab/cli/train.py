@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from nnlab.registry import ConfigError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 2, 3, 130
 log = logging.getLogger("nnlab")
+STOPPED: list[str] = []  # the signal that stopped a job of an in-process sweep; the later jobs are skipped
 register()  # the resolvers train.yaml uses, before Hydra composes
 
 
@@ -35,11 +37,13 @@ def main(args: list[str]) -> None:
     args = _resuming_a_sweep(args)
     sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
-    from nnlab.cli.sweep_summary import FAILED
+    from nnlab.cli.sweep_summary import FAILED, INTERRUPTED
 
     train()
     if FAILED:  # a sweep whose other jobs finished still reports failure
         sys.exit(EXIT_FAILED)
+    if INTERRUPTED:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -54,15 +58,18 @@ def train(cfg: DictConfig) -> float | str | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    if multirun and STOPPED:  # a signal stopped an earlier job of this in-process sweep: start no more
+        _write_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
+        return None
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
         validate(plain)
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
-        resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
         monitor = plain["regularizer"]["early_stopping"]["monitor"]
         hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume, epoch_hook=hook)
+        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=_resume_point(plain, run_dir, multirun),
+                      epoch_hook=hook)
     except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
         return PRUNED
     except ConfigError as e:
@@ -70,20 +77,78 @@ def train(cfg: DictConfig) -> float | str | None:
     except NonFinite as e:
         return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
     except Interrupted as e:
-        shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
-        console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
-                      f"  nnlab train resume={shown}", soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+        return _stopped(console, multirun, run_dir, e)
     except Exception as e:
         if not multirun:
             raise
         log.exception("job failed")  # full traceback in the job's train.log
         return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
+    (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     return metrics.get(f"final/best_{monitor.replace('/', '_')}")
 
 
+def _resume_point(plain: dict, run_dir: Path, multirun: bool) -> Path | None:
+    """`resume=...`; or, in a sweep, a job whose own folder already holds checkpoints/last.pt and no final
+    metrics: the same job started again (a SLURM job requeued on preemption or at its time limit)."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if plain.get("resume") or (multirun and last.is_file() and not (run_dir / "metrics.json").is_file()):
+        return last
+    return None
+
+
+def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> None:
+    """A signal stopped training after a step and last.pt is saved. Alone: exit 130. In a sweep: note it in the
+    job folder (the sweep table shows "interrupted") and return a result; if SLURM's warning signal came (time
+    limit or preemption), hand over to submitit, which requeues the job (it resumes from last.pt) and exits."""
+    hint = f"nnlab train {resume_override(run_dir)}"
+    console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {hint}", soft_wrap=True)
+    if not multirun:
+        sys.exit(EXIT_INTERRUPTED)
+    from nnlab.loop import warning_signal
+
+    warning = warning_signal()
+    submitit_job = "SUBMITIT_EXECUTOR" in os.environ
+    if submitit_job:  # a warning that follows SIGTERM (preemption) waits until the note is written
+        signal.pthread_sigmask(signal.SIG_BLOCK, {warning})
+    note = f"stopped by {e}; checkpoints/last.pt saved; resume with: {hint}"
+    _write_atomic(run_dir / "interrupted.txt", note + "\n")
+    if not submitit_job:  # the sweep runs in this process (basic launcher): its other jobs do not start
+        STOPPED[:] = [str(e)]
+        return None
+    try:
+        if warning.name in getattr(e, "signals", ()) and warning not in signal.sigpending():
+            signal.raise_signal(warning)  # blocked: stays pending until the unblock below
+        requeue = warning in signal.sigpending()
+        if requeue:
+            log.warning("%s: handing over to submitit to requeue the job", note)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {warning})  # submitit's handler runs here: requeue and exit
+    except Exception as not_requeued:  # submitit's UncompletedJobError: e.g. timed out too many times
+        _write_atomic(run_dir / "interrupted.txt", f"{note}; not requeued: {not_requeued}\n")
+    return None
+
+
+def resume_override(run_dir: Path) -> str:
+    """`resume=<folder>` as a shell word Hydra parses: sweep job folders hold '=' and ',' (activation=relu)."""
+    import re
+    import shlex
+
+    shown = str(run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir)
+    if not re.fullmatch(r"[\w./-]+", shown):
+        shown = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return shlex.quote(f"resume={shown}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def parallel_threads(launcher: DictConfig) -> int:
-    """Threads per job when a joblib launcher runs jobs side by side: the cores split between them."""
+    """Threads per job when jobs run side by side: the CPUs a submitit job asked for (cpus_per_task), or with
+    joblib the cores split between the jobs."""
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
     n_jobs = launcher.get("n_jobs") if _speedups.is_joblib(launcher) else None
     if n_jobs is None:
         return 0
@@ -96,6 +161,15 @@ def exit_config_error(message: str) -> None:
     """A configuration mistake found outside a job (e.g. by a sweeper): one paragraph, exit 2."""
     Console(stderr=True).print(f"[bold red]configuration error:[/] {escape(message)}", soft_wrap=True,
                                highlight=False)
+    sys.exit(EXIT_CONFIG)
+
+
+def refuse_launch(problems: list[str], what: str = "SLURM request") -> None:
+    """A sweep the cluster cannot run (hydra_plugins/nnlab_launcher): one paragraph, exit 2, nothing submitted."""
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    console.print(f"[bold red]configuration error:[/] {len(problems)} problem{'s' * (len(problems) > 1)} with the "
+                  f"{what}; nothing was submitted:\n  - " + escape("\n  - ".join(problems)),
+                  soft_wrap=True, highlight=False)
     sys.exit(EXIT_CONFIG)
 
 
