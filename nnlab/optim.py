@@ -29,13 +29,16 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 
 
 def _lamb(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
-    """LAMB (You et al. 2020; torch.optim has none): pytorch_optimizer's, set to the paper's rule: Adam's
-    direction r = m / (sqrt(v) + eps) plus weight_decay * w, scaled per tensor by the trust ratio
-    min(||w||, 10) / ||r + weight_decay * w||; no bias correction, no gradient pre-normalization."""
+    """LAMB (You et al. 2020; torch.optim has none): pytorch_optimizer's, set to the paper's rule: the update
+    u = m / (sqrt(v) + eps) + weight_decay * w, scaled per tensor by the trust ratio min(||w||, 10) / ||u||.
+
+    Moments without bias correction (adam_debias=True keeps pytorch_optimizer from dividing the *step* by
+    1 - beta1^t outside the trust ratio, a 10x first step): with weight_decay=0 this is exactly the paper's
+    bias-corrected step, since the corrections only rescale m / sqrt(v) and the trust ratio fixes the length."""
     from pytorch_optimizer import Lamb
 
-    return Lamb(params, weight_decouple=False, grad_averaging=True, adam=False, pre_norm=False, rectify=False,
-                foreach=True, **kw)
+    return Lamb(params, weight_decouple=False, adam_debias=True, grad_averaging=True, adam=False, pre_norm=False,
+                rectify=False, foreach=True, **kw)
 
 
 OptimizerCtor = Callable[..., torch.optim.Optimizer]

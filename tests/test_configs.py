@@ -13,6 +13,11 @@ from nnlab.runner import build
 COMPANIONS = {
     ("model", "siamese"): ["data=fashion_pairs", "data.pairs=40"],
     ("model", "cnn"): ["data=mnist"],
+    ("model", "multibranch"): ["data=mnist"],
+    ("model", "lstm"): ["data=adding", "data.train=64", "data.val=16", "data.test=16"],
+    ("model", "gru"): ["data=adding", "data.train=64", "data.val=16", "data.test=16"],
+    ("data", "adding"): ["model=lstm", "data.train=64", "data.val=16", "data.test=16"],
+    ("data", "fashion_mnist_seq"): ["model=gru"],
     ("loss", "contrastive"): ["model=siamese", "data=fashion_pairs", "data.pairs=40"],
     ("data", "mnist_pairs"): ["model=siamese"],
     ("data", "fashion_pairs"): ["model=siamese", "data.pairs=40"],

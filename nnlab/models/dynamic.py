@@ -63,10 +63,10 @@ class EarlyExitMLP(nn.Module):
             logits = head(h)
             if out is None:
                 out = logits.new_empty((n, logits.shape[1]))
-            if k < last and threshold < 1:
-                done = confidence(logits) >= threshold
-            else:
+            if k == last:
                 done = torch.ones_like(rows, dtype=torch.bool)
+            else:  # a threshold of 1 never exits early (a saturated softmax can round to exactly 1)
+                done = confidence(logits) >= threshold if threshold < 1 else torch.zeros_like(rows, dtype=torch.bool)
             out[rows[done]] = logits[done]
             depth[rows[done]] = k + 1
             rows, h = rows[~done], h[~done]
