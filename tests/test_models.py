@@ -88,5 +88,6 @@ def test_incompatible_pairs_are_refused():
         build_model("mlp", input_shape=(1, 28, 28), out_units=2, data_kind="pairs", act=RELU, hidden=[4])
     with pytest.raises(ConfigError, match="model 'cnn' needs image data"):
         build_model("cnn", input_shape=(2,), out_units=2, data_kind="vector", act=RELU, channels=[4])
-    with pytest.raises(ConfigError, match="unknown model 'vit'; choose one of: cnn, dynamic, gru, lstm, mlp, multibranch, perceptron, residual"):
+    with pytest.raises(ConfigError, match="unknown model 'vit'; choose one of: cnn, dynamic, gru, lstm, mlp, "
+                                          "multibranch, perceptron, residual"):
         build_model("vit", input_shape=(2,), out_units=2, data_kind="vector", act=RELU)

@@ -90,7 +90,8 @@ def test_onecycle_with_warmup_is_refused():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(ConfigError, match="unknown optimizer 'lion'; choose one of: adam, adamw, lamb, radam, rmsprop, sgd"):
+    with pytest.raises(ConfigError,
+                       match="unknown optimizer 'lion'; choose one of: adam, adamw, lamb, radam, rmsprop, sgd"):
         build_optimizer("lion", nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ConfigError, match="unknown scheduler 'linear'"):
         _lrs("linear")
