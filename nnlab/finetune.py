@@ -34,9 +34,10 @@ def checkpoint_of(where: str | Path) -> Path:
                       "<time>) whose training saved checkpoints, or a .pt checkpoint file")
 
 
-def load_matching(model: nn.Module, where: str | Path) -> Transfer:
-    """Copy every parameter and buffer whose name and shape match from the checkpoint at `where` into `model`;
-    the others keep the fresh initialization. ConfigError when nothing matches."""
+def load_matching(model: nn.Module, where: str | Path, *, new_head: bool = False) -> Transfer:
+    """Copy every parameter and buffer whose name and shape match from the checkpoint at `where` into `model`
+    (except the output layer with `new_head`: the chapter's 'pretrained weights, new head'); the others keep
+    the fresh initialization. ConfigError when nothing matches."""
     path = checkpoint_of(where)
     state = load_checkpoint(path)
     weights = state.get("model", state) if isinstance(state, dict) else None
@@ -45,9 +46,10 @@ def load_matching(model: nn.Module, where: str | Path) -> Transfer:
                           "state dict)")
     t = Transfer(path)
     own = model.state_dict()
+    head = set(head_parameters(model)) if new_head else set()
     for name, value in own.items():
         src = weights.get(name)
-        if src is not None and src.shape == value.shape:
+        if src is not None and src.shape == value.shape and name not in head:
             t.loaded.append(name)
         else:
             t.reinitialized.append(name)

@@ -70,8 +70,8 @@ def build(cfg: dict[str, Any], run_dir: Path, tracker: Tracker | None = None) ->
         objective = over_exits(objective)
     init = cfg["init"]
     init_layers(model, init["name"], activation=act_name, negative_slope=act_params.get("negative_slope", 0.01),
-                **_without(init, "name", "from_run", "freeze"))
-    transfer(model, init.get("from_run"), init.get("freeze", "none"), tracker)
+                **_without(init, "name", "from_run", "freeze", "new_head"))
+    transfer(model, init.get("from_run"), init.get("freeze", "none"), bool(init.get("new_head", True)), tracker)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not t["deterministic"]
@@ -91,19 +91,20 @@ def build(cfg: dict[str, Any], run_dir: Path, tracker: Tracker | None = None) ->
                     config=cfg, ranks=ranks)
 
 
-def transfer(model: torch.nn.Module, from_run: str | None, freeze: str, tracker: Tracker | None) -> None:
-    """init.from_run: load the matching weights (the rest keeps its fresh init); init.freeze=body: train only
-    the head and whatever was re-initialized."""
+def transfer(model: torch.nn.Module, from_run: str | None, freeze: str, new_head: bool,
+             tracker: Tracker | None) -> None:
+    """init.from_run: load the matching weights (the rest, and the head with init.new_head, keeps its fresh
+    init); init.freeze=body: train only the head and whatever was re-initialized."""
     say = tracker.info if tracker is not None else (lambda _msg: None)
     fresh: list[str] = []
     if from_run:
-        t = load_matching(model, from_run)
+        t = load_matching(model, from_run, new_head=new_head)
         params = dict(model.named_parameters())
         fresh = [n for n in t.reinitialized if n in params]
         say(f"init.from_run: loaded {len(t.loaded)} of {len(t.loaded) + len(t.reinitialized)} tensors "
             f"from {t.source}")
         if t.reinitialized:
-            say("init.from_run: re-initialized (absent from the source or another shape): "
+            say("init.from_run: re-initialized (the new head, or absent from the source or another shape): "
                 + ", ".join(t.reinitialized))
         if t.unused:
             say(f"init.from_run: not used (not in this model): {', '.join(t.unused)}")

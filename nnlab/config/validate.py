@@ -135,6 +135,7 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
     c.check("init.from_run", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
             "must be a run folder or a checkpoint file, or null to start from scratch")
     c.one_of("init.freeze", ("none", "body"))
+    c.flag("init.new_head")
     # activation / loss params
     c.number("activation.negative_slope", 0)
     c.number("activation.alpha", 0, lo_open=True)
@@ -174,6 +175,8 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
     c.number("data.length", 2, integer=True)
     for key in ("train", "val", "test"):
         c.number(f"data.{key}", 1, integer=True)
+    c.check("plugins", lambda v: v is None or (isinstance(v, list) and all(isinstance(m, str) and m for m in v)),
+            "must be a list of module names to import, e.g. +plugins=[mypkg.parts]")
     _compatibility(c)
     return c.problems
 

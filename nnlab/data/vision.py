@@ -69,13 +69,16 @@ def load_vision(name: str, *, root: str, val_fraction: float = 0.1, split_seed: 
 
     The split is carved and the statistics counted on the uint8 images; each split is then converted to
     float once, already normalized (a third of the memory traffic of normalizing float copies).
-    `classes` keeps only those classes in every split, relabelled 0..k-1 in the order given.
+    `classes` keeps only those classes in every split, relabelled 0..k-1 in the order given; the statistics
+    are then those of the whole training split, so every class subset sees the same input scale (a model
+    pre-trained on some classes and fine-tuned on others gets the pixels it was trained on).
     """
     root_path = Path(root).expanduser()
     train_img, train_lab = read_split(name, root_path, True, download)
     test_img, test_lab = read_split(name, root_path, False, download)
     train, val = carve_validation(train_img, train_lab, val_fraction, split_seed)
     names = CLASSES[name]
+    scale, shift = pixel_standardizer(train.x if classes else train.take(limit_train or len(train)).x)
     if classes:
         keep = _class_filter(classes, len(names))
         train, val = keep(train), keep(val)
@@ -84,7 +87,6 @@ def load_vision(name: str, *, root: str, val_fraction: float = 0.1, split_seed: 
         names = [names[c] for c in classes]
     if limit_train:
         train = train.take(limit_train)
-    scale, shift = pixel_standardizer(train.x)
 
     def norm(s: Split) -> Split:
         return Split(s.x.unsqueeze(1).float().mul_(scale).sub_(shift), s.y)  # faster than torch.mul(uint8, float)
