@@ -161,3 +161,29 @@ def test_one_short_epoch_on_fashion_mnist(cfg_for, tmp_path, model, data):
     if model == "dynamic":
         assert all(1 <= m[f"final/{s}_depth"] <= 4 for s in ("train", "val", "test"))
         assert m["exit/test_depth@1"] == 4 and m["exit/test_depth@0.5"] < m["exit/test_depth@0.99"]
+
+
+@pytest.mark.slow
+def test_dynamic_run_logs_the_trade_off_curve_to_tensorboard(cfg_for, tmp_path, fake_mnist):
+    """A run of model=dynamic writes final/<split>_depth, and the test split's accuracy and blocks used at every
+    threshold to metrics.json and to TensorBoard (exit/test_acc, exit/test_depth: step = threshold in percent)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nnlab.runner import EXIT_THRESHOLDS
+
+    cfg = cfg_for("data=mnist", f"data.root={fake_mnist}", "model=dynamic", "model.depth=3", "trainer.epochs=2")
+    tracker = Tracker(tmp_path, progress=False, console=Console(file=open("/dev/null", "w")))
+    try:
+        m = run(cfg, tmp_path, {"model": "dynamic"}, tracker)
+    finally:
+        tracker.close()
+    assert {"final/train_depth", "final/val_depth", "final/test_depth"} <= set(m)
+    assert m["exit/test_depth@1"] == 3.0
+    depths = [m[f"exit/test_depth@{t:g}"] for t in EXIT_THRESHOLDS]
+    assert depths == sorted(depths)  # a higher threshold never uses fewer blocks
+    ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    ea.Reload()
+    curve = {e.step: e.value for e in ea.Scalars("exit/test_depth")}
+    assert sorted(curve) == [round(t * 100) for t in EXIT_THRESHOLDS]
+    assert curve[90] == pytest.approx(m["exit/test_depth@0.9"])
+    assert {e.step: e.value for e in ea.Scalars("exit/test_acc")}[50] == pytest.approx(m["exit/test_acc@0.5"])
