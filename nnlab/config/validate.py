@@ -117,7 +117,7 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
     c.check("model.branches", lambda v: isinstance(v, list) and len(v) > 0 and all(b in BRANCHES for b in v),
             f"must be a non-empty list of paths from: {', '.join(BRANCHES)}")
     branches, channels = c.get("model.branches"), c.get("model.channels")
-    if isinstance(branches, list) and branches and isinstance(channels, list) and all(
+    if isinstance(branches, list) and branches and isinstance(channels, list) and any(
             isinstance(x, int) and x % len(branches) for x in channels):
         c.problems.append(f"model.channels={channels!r}: each block's width is split evenly between its "
                           f"{len(branches)} paths (model.branches), so use multiples of {len(branches)}")
