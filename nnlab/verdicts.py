@@ -194,8 +194,8 @@ def dynamic_depth(runs: list[RunRecord]) -> list[Verdict]:
         acc = {t: _m(r, f"exit/test_acc@{t}") for t in ("0.5", "0.9", "1")}
         measured = ", ".join(f"threshold {t}: {used[t]:.2f} of {d} blocks, acc {acc[t]:.3f}" for t in used)
         verdicts += [
-            Verdict(f"depth {d}: confident inputs exit early (threshold 0.9 runs < 80% of the blocks)", measured,
-                    used["0.9"] < 0.8 * d),
+            Verdict(f"depth {d}: confident inputs exit early (threshold 0.5 runs under half of the blocks)",
+                    measured, used["0.5"] < 0.5 * d),
             Verdict(f"depth {d}: early exits cost at most 2 points of test accuracy (threshold 0.9 vs full depth)",
                     measured, acc["0.9"] >= acc["1"] - 0.02),
             Verdict(f"depth {d}: a lower threshold saves more computation (0.5 < 0.9 < 1 in blocks used)", measured,
@@ -206,7 +206,8 @@ def dynamic_depth(runs: list[RunRecord]) -> list[Verdict]:
 
 def recurrent_init(runs: list[RunRecord]) -> list[Verdict]:
     """The gradient that reaches the first of 50 steps at init (measured here on a fresh LSTM of the preset's
-    size), and the trained runs' validation accuracy (chance: 50%)."""
+    size); the trained runs' validation accuracy is reported beside it (within this budget both stay near
+    chance on the adding problem and their difference is noise, so no claim is made about it)."""
     import torch
 
     from nnlab.inits import init_layers
@@ -223,15 +224,12 @@ def recurrent_init(runs: list[RunRecord]) -> list[Verdict]:
 
     default, chapter = reach(scheme="default"), reach(scheme="recurrent", recurrent="orthogonal",
                                                       input="xavier_uniform", forget_bias=1.0, bias=0.0)
-    acc = {i: _m(_pick(runs, init=i), "final/val_acc") for i in _values(runs, "init")}
+    acc = ", ".join(f"{i} {_m(_pick(runs, init=i), 'final/val_acc'):.3f}" for i in _values(runs, "init"))
     return [
         Verdict("orthogonal recurrent blocks with forget-gate bias 1 carry the gradient back through 50 steps "
                 "(>1000x more reaches step 1 than with PyTorch's default)",
-                f"|dL/dx_1| / |dL/dx_50| at init: recurrent {chapter:.1e}, default {default:.1e}",
-                chapter > 1000 * default),
-        Verdict("with it the LSTM learns the long-range task at least as well (val acc, chance 50%)",
-                ", ".join(f"{k} {v:.3f}" for k, v in acc.items()),
-                acc.get("recurrent", 0) >= acc.get("default", 1) - 0.01),
+                f"|dL/dx_1| / |dL/dx_50| at init: recurrent {chapter:.1e}, default {default:.1e}; after training, "
+                f"val acc {acc} (chance 0.5)", chapter > 1000 * default),
     ]
 
 
