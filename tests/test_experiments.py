@@ -23,7 +23,7 @@ SHRUNK = {
     "regularization_overfit": (["data.limit_train=500", "trainer.epochs=25",
                                 "regularizer=none,dropout,early_stopping,augment"], "all"),
     "siamese_pairs": (["data.pairs=4000", "trainer.epochs=3"], "all"),
-    "dynamic_depth": (["data.limit_train=4000", "trainer.epochs=1"], "all"),
+    "dynamic_depth": (["data.limit_train=6000", "trainer.epochs=1"], "all"),
     "recurrent_init": (["data.train=3000", "trainer.epochs=3"], "all"),
 }
 
