@@ -81,6 +81,7 @@ def expected_std(scheme: str, fan_in: int, fan_out: int, *, family: str, slope: 
         "kaiming_uniform": gain / math.sqrt(fan),
         "xavier_normal": gain * math.sqrt(2.0 / (fan_in + fan_out)),
         "xavier_uniform": gain * math.sqrt(2.0 / (fan_in + fan_out)),
+        "recurrent": gain * math.sqrt(2.0 / (fan_in + fan_out)),  # Xavier-uniform outside LSTM/GRU layers
         "normal": std,
         "zeros": 0.0,
     }.get(scheme)
