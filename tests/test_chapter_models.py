@@ -150,8 +150,9 @@ def test_bidirectional_stacked_lstm_matches_torch_count():
 def test_one_short_epoch_on_fashion_mnist(cfg_for, tmp_path, model, data):
     """40 batches of one epoch on the real files leave each model far above chance (10%) on the test split;
     the dynamic model also reports the blocks it used per split."""
+    small = ["model.channels=[16,32]"] if model == "multibranch" else []  # the same blocks, a quarter the work
     cfg = cfg_for(f"model={model}", f"data={data}", f"data.root={SHARED_DATA}", "trainer.epochs=1",
-                  "trainer.limit_train_batches=40", "trainer.final_train_samples=2000", "device=cpu")
+                  "trainer.limit_train_batches=40", "trainer.final_train_samples=2000", "device=cpu", *small)
     tracker = Tracker(tmp_path, progress=False, console=Console(file=open("/dev/null", "w")))
     try:
         m = run(cfg, tmp_path, {"model": model}, tracker)
@@ -163,7 +164,6 @@ def test_one_short_epoch_on_fashion_mnist(cfg_for, tmp_path, model, data):
         assert m["exit/test_depth@1"] == 4 and m["exit/test_depth@0.5"] < m["exit/test_depth@0.99"]
 
 
-@pytest.mark.slow
 def test_dynamic_run_logs_the_trade_off_curve_to_tensorboard(cfg_for, tmp_path, fake_mnist):
     """A run of model=dynamic writes final/<split>_depth, and the test split's accuracy and blocks used at every
     threshold to metrics.json and to TensorBoard (exit/test_acc, exit/test_depth: step = threshold in percent)."""

@@ -82,7 +82,7 @@ def test_decorators_register_and_refuse_to_replace_builtins(registries, user_fol
         plugins.load_plugins("my_parts")
 
 
-@pytest.mark.slow  # the doctor's checks train a copy for a while
+@pytest.mark.slow  # the doctor's checks train a copy for a while (1-13 s here)
 def test_user_choices_validate_list_and_doctor_like_builtins(registries, user_folder, capsys):
     """--config-dir makes tiny_net/confident_ce valid choices, listed with their first comment line, and the
     doctor runs its checks on the user's model; without the folder the name is refused with the choices."""
