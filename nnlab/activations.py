@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from nnlab.registry import ConfigError, choose
+from nnlab.registry import ConfigError, choose, register
 
 
 class Swish(nn.Module):
@@ -72,6 +72,19 @@ GAIN_FAMILY: dict[str, str] = {
     "gelu": "relu", "elu": "relu", "silu": "relu", "swish": "relu", "swish_efficient": "relu",
     "mish": "relu", "softplus": "relu", "step": "linear",
 }
+
+
+Ctor = Callable[..., nn.Module]
+
+
+def register_activation(name: str, gain_family: str = "relu") -> Callable[[Ctor], Ctor]:
+    """Decorator: `@register_activation("mine")` on a module class makes `activation=mine` choose it; its
+    keyword arguments come from the activation config. `gain_family` picks the init gain (relu, tanh, ...)."""
+    def add(ctor: Ctor) -> Ctor:
+        register(ACTIVATIONS, "activation", name, ctor)
+        GAIN_FAMILY[name.strip().lower()] = gain_family
+        return ctor
+    return add
 
 
 def activation_params(name: str) -> list[str]:

@@ -15,7 +15,7 @@ from torch import nn
 from nnlab.activations import activation_factory
 from nnlab.data import shuffled_batches
 from nnlab.diagnostics import probe
-from nnlab.inits import expected_std, gain_family
+from nnlab.inits import GATES, Recurrent, expected_std, gain_family
 from nnlab.loop import Pipeline
 from nnlab.optim import build_optimizer
 
@@ -91,7 +91,13 @@ def check_init(p: Pipeline) -> list[Check]:
             continue
         fan_out, fan_in = w.shape[0], w[0].numel()
         std = w.std().item()
-        want = expected_std(init["name"], fan_in, fan_out, family=family, slope=act.get("negative_slope", 0.01),
+        scheme, fam = init["name"], family
+        layer = p.model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else p.model
+        if isinstance(layer, Recurrent):  # per gate block, gain 1 (see inits.init_layers), own scheme keys
+            fan_out //= GATES[type(layer)]
+            scheme = init.get("recurrent" if ".weight_hh" in f".{name}" else "input") or scheme
+            fam = "linear" if init.get("nonlinearity", "auto") == "auto" else family
+        want = expected_std(scheme, fan_in, fan_out, family=fam, slope=act.get("negative_slope", 0.01),
                             mode=init.get("mode", "fan_in"), std=init.get("std", 0.01))
         if std == 0:
             out.append(Check(f"init: {name}", "fail", "all weights equal (std 0): every unit computes the same "

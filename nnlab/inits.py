@@ -1,4 +1,5 @@
-"""INITS: weight-initialization schemes applied to every Linear/Conv layer, gain matched to the activation."""
+"""INITS: weight-initialization schemes applied to every Linear/Conv layer, gain matched to the activation,
+and to LSTM/GRU layers gate block by gate block (3.4: orthogonal recurrent, Xavier input, forget-gate bias)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import torch
 from torch import nn
 
 from nnlab.activations import GAIN_FAMILY
-from nnlab.registry import ConfigError, choose
+from nnlab.registry import ConfigError, choose, register
 
 Layer = nn.Linear | nn.Conv1d | nn.Conv2d
+Recurrent = nn.LSTM | nn.GRU | nn.RNN
+GATES: dict[type, int] = {nn.LSTM: 4, nn.GRU: 3, nn.RNN: 1}  # LSTM rows i, f, g, o; GRU r, z, n
 
 
 def _gain(family: str, slope: float) -> float:
@@ -53,7 +56,14 @@ INITS: dict[str, Callable[..., None] | None] = {
     "orthogonal": _orthogonal,
     "normal": _normal,
     "zeros": _zeros,
+    "recurrent": _xavier(normal=False),  # Linear/Conv layers: Xavier; LSTM/GRU: its recurrent/input keys
 }
+
+
+def register_init(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: `@register_init("mine")` on `fn(weight, *, family, slope, mode, std, **_)` (in-place, under
+    no_grad) makes `init=mine` choose it; it gets each Linear/Conv weight and each LSTM/GRU gate block."""
+    return lambda fn: register(INITS, "init", name, fn)
 
 
 def gain_family(activation: str, nonlinearity: str = "auto") -> str:
@@ -71,27 +81,60 @@ def expected_std(scheme: str, fan_in: int, fan_out: int, *, family: str, slope: 
         "kaiming_uniform": gain / math.sqrt(fan),
         "xavier_normal": gain * math.sqrt(2.0 / (fan_in + fan_out)),
         "xavier_uniform": gain * math.sqrt(2.0 / (fan_in + fan_out)),
+        "recurrent": gain * math.sqrt(2.0 / (fan_in + fan_out)),  # Xavier-uniform outside LSTM/GRU layers
         "normal": std,
         "zeros": 0.0,
     }.get(scheme)
 
 
 def init_layers(model: nn.Module, scheme: str, *, activation: str, nonlinearity: str = "auto",
-                mode: str = "fan_in", std: float = 0.01, bias: float | None = None,
-                negative_slope: float = 0.01) -> int:
-    """Initialize every Linear/Conv weight (and bias when `bias` is set); returns how many layers."""
+                mode: str = "fan_in", std: float = 0.01, bias: float | None = None, negative_slope: float = 0.01,
+                recurrent: str | None = None, input: str | None = None, forget_bias: float | None = None) -> int:
+    """Initialize every Linear/Conv weight (and bias when `bias` is set) with `scheme`, and every LSTM/GRU
+    layer with `recurrent` (weight_hh) and `input` (weight_ih) schemes, `scheme` where they are None.
+
+    Returns how many layers were initialized."""
     fn = choose(INITS, scheme, "init")
+    rec_fn = fn if recurrent is None else choose(INITS, recurrent, "init.recurrent scheme")
+    in_fn = fn if input is None else choose(INITS, input, "init.input scheme")
     if mode not in ("fan_in", "fan_out"):
         raise ConfigError(f"init.mode must be 'fan_in' or 'fan_out', got {mode!r}")
     family = gain_family(activation, nonlinearity)
+    # the gates have their own sigmoid/tanh: gain 1 unless init.nonlinearity names a family
+    rec_family = "linear" if nonlinearity == "auto" else nonlinearity
     count = 0
     for layer in model.modules():
-        if not isinstance(layer, Layer):
-            continue
-        count += 1
         with torch.no_grad():
-            if fn is not None:
-                fn(layer.weight, family=family, slope=negative_slope, mode=mode, std=std)
-            if bias is not None and layer.bias is not None:
-                nn.init.constant_(layer.bias, bias)
+            if isinstance(layer, Recurrent):
+                count += 1
+                init_recurrent(layer, in_fn, rec_fn, family=rec_family, slope=negative_slope, mode=mode, std=std,
+                               bias=bias, forget_bias=forget_bias)
+            elif isinstance(layer, Layer):
+                count += 1
+                if fn is not None:
+                    fn(layer.weight, family=family, slope=negative_slope, mode=mode, std=std)
+                if bias is not None and layer.bias is not None:
+                    nn.init.constant_(layer.bias, bias)
     return count
+
+
+def init_recurrent(layer: nn.LSTM | nn.GRU | nn.RNN, input_fn: Callable[..., None] | None,
+                   recurrent_fn: Callable[..., None] | None, *, bias: float | None, forget_bias: float | None,
+                   **kw: float | str) -> None:
+    """Each gate's block of weight_ih_l* / weight_hh_l* on its own (its own fans, its own orthogonal matrix).
+
+    `forget_bias` goes to gate block 1: the LSTM's forget gate (rows H..2H of i, f, g, o) and the GRU's update
+    gate z (rows H..2H of r, z, n; h' = (1 - z) * n + z * h, so a positive z bias also keeps the old state).
+    PyTorch adds two biases, bias_ih + bias_hh: the whole value goes into bias_ih and bias_hh's block is
+    zeroed, so the gate's total bias is exactly `forget_bias`."""
+    gates, size = GATES[type(layer)], layer.hidden_size
+    for name, param in layer.named_parameters():
+        fn = input_fn if name.startswith("weight_ih") else recurrent_fn if name.startswith("weight_hh") else None
+        if fn is not None:
+            for g in range(gates):
+                fn(param[g * size:(g + 1) * size], **kw)
+        if name.startswith("bias"):
+            if bias is not None:
+                nn.init.constant_(param, bias)
+            if forget_bias is not None and gates > 1:
+                param[size:2 * size] = forget_bias if name.startswith("bias_ih") else 0.0

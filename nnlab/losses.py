@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nnlab.registry import ConfigError, choose
+from nnlab.registry import ConfigError, choose, register
 
 
 class FocalLoss(nn.Module):
@@ -71,6 +71,20 @@ LOSSES: dict[str, LossSpec] = {
 }
 
 
+def register_loss(name: str, target: str = "index") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: `@register_loss("mine")` on a loss class (or factory) whose keyword arguments come from the
+    loss config makes `loss=mine` choose it. `target` says what it compares the model's output with:
+    "index" (class indices, output = logits over classes), "binary" (one logit for two classes),
+    "onehot" (one-hot float targets, output = one unit per class)."""
+    if target not in ("index", "binary", "onehot"):
+        raise ConfigError(f"register_loss({name!r}): target {target!r} must be one of index, binary, onehot")
+
+    def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        register(LOSSES, "loss", name, LossSpec(build, target))
+        return build
+    return add
+
+
 @dataclass
 class Objective:
     """The loss plus everything derived from it."""
@@ -108,3 +122,25 @@ def build_objective(name: str, *, num_classes: int, pairs: bool, **params: float
                          lambda y: F.one_hot(y, num_classes).float(), _argmax)
     margin = float(params.get("margin", 1.0))
     return Objective(name, criterion, 0, lambda y: y.float(), lambda d: (d < margin / 2).long())
+
+
+class OverExits(nn.Module):
+    """Deep supervision for multi-exit models: the mean of `criterion` over every exit's output (B, exits, ...);
+    a single output (B, ...) passes straight through (evaluation, where the model has chosen its exit)."""
+
+    def __init__(self, criterion: nn.Module) -> None:
+        super().__init__()
+        self.criterion = criterion
+
+    def forward(self, out: Tensor, target: Tensor) -> Tensor:
+        if out.ndim < 3:
+            return self.criterion(out, target)
+        return torch.stack([self.criterion(out[:, k], target) for k in range(out.shape[1])]).mean()
+
+
+def over_exits(objective: Objective) -> Objective:
+    """`objective` for a model whose training output stacks every exit: loss averaged over the exits,
+    predictions from the last (deepest) exit."""
+    predict = objective.predict
+    return Objective(objective.name, OverExits(objective.criterion), objective.out_units, objective.target,
+                     lambda out: predict(out[:, -1] if out.ndim == 3 else out))

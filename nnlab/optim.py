@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler as lrs
 
-from nnlab.registry import ConfigError, choose
+from nnlab.registry import ConfigError, choose, register
 
 # `fast` is {"fused": True} or {"foreach": True}: one kernel for all parameters instead of a Python loop.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -23,7 +23,37 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
         params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=True),
     "rmsprop": lambda params, fast, lr, weight_decay=0.0, alpha=0.99, momentum=0.0, eps=1e-8: torch.optim.RMSprop(
         params, lr=lr, alpha=alpha, momentum=momentum, eps=eps, weight_decay=weight_decay, foreach=True),
+    "lamb": lambda params, fast, lr, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-6: _lamb(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay),
 }
+
+
+def _lamb(params: list[nn.Parameter], **kw: Any) -> torch.optim.Optimizer:
+    """LAMB (You et al. 2020; torch.optim has none): pytorch_optimizer's, set to the paper's rule: the update
+    u = m / (sqrt(v) + eps) + weight_decay * w, scaled per tensor by the trust ratio min(||w||, 10) / ||u||.
+
+    Moments without bias correction (adam_debias=True keeps pytorch_optimizer from dividing the *step* by
+    1 - beta1^t outside the trust ratio, a 10x first step): with weight_decay=0 this is exactly the paper's
+    bias-corrected step, since the corrections only rescale m / sqrt(v) and the trust ratio fixes the length."""
+    from pytorch_optimizer import Lamb
+
+    return Lamb(params, weight_decouple=False, adam_debias=True, grad_averaging=True, adam=False, pre_norm=False,
+                rectify=False, foreach=True, **kw)
+
+
+OptimizerCtor = Callable[..., torch.optim.Optimizer]
+
+
+def register_optimizer(name: str) -> Callable[[OptimizerCtor], OptimizerCtor]:
+    """Decorator: `@register_optimizer("mine")` on an optimizer class (or factory) called as
+    `cls(params, lr=..., **optimizer_config)` makes `optimizer=mine` choose it."""
+    def add(cls: OptimizerCtor) -> OptimizerCtor:
+        def build(params: list[nn.Parameter], fast: dict[str, bool], **kw: Any) -> torch.optim.Optimizer:
+            return cls(params, **kw)
+        build.__wrapped__ = cls  # type: ignore[attr-defined]
+        register(OPTIMIZERS, "optimizer", name, build)
+        return cls
+    return add
 
 
 def _fast_kernels(params: list[nn.Parameter]) -> dict[str, bool]:

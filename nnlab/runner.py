@@ -13,14 +13,16 @@ import torch
 
 from nnlab.activations import activation_factory
 from nnlab.checkpoint import load_checkpoint
-from nnlab.data import build_data
+from nnlab.data import build_data, ordered_batches
 from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
 from nnlab.distributed import Ranks, env_rank, setup, teardown
+from nnlab.finetune import freeze_body, load_matching
 from nnlab.inits import init_layers
 from nnlab.loop import EpochHook, Pipeline, Pruned, TrainSettings, evaluate, fit
-from nnlab.losses import build_objective
+from nnlab.losses import build_objective, over_exits
 from nnlab.models import build_model
+from nnlab.models.dynamic import exit_curve
 from nnlab.optim import build_optimizer, build_schedule
 from nnlab.registry import ConfigError
 from nnlab.seeding import seed_everything
@@ -49,8 +51,10 @@ def settings_from(cfg: dict[str, Any], n_train: int, ranks: Ranks | None = None)
     )
 
 
-def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
-    """Data, model, loss, optimizer, schedule and precision from a plain (resolved) config dict."""
+def build(cfg: dict[str, Any], run_dir: Path, tracker: Tracker | None = None) -> Pipeline:
+    """Data, model, loss, optimizer, schedule and precision from a plain (resolved) config dict.
+
+    `tracker` hears what fine-tuning (init.from_run, init.freeze) loaded, re-initialized and froze."""
     t = cfg["trainer"]
     seed_everything(t["seed"], t["deterministic"])
     torch.set_num_threads(t["threads"] or _DEFAULT_THREADS)  # reset too: sweep jobs can share a process
@@ -65,9 +69,12 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
     model = build_model(cfg["model"]["name"], input_shape=data.input_shape, out_units=objective.out_units,
                         data_kind=data.kind, act=activation_factory(act_name, **act_params),
                         **_without(cfg["model"], "name"))
+    if getattr(model, "multi_exit", False):
+        objective = over_exits(objective)
     init = cfg["init"]
     init_layers(model, init["name"], activation=act_name, negative_slope=act_params.get("negative_slope", 0.01),
-                **_without(init, "name"))
+                **_without(init, "name", "from_run", "freeze", "new_head"))
+    transfer(model, init.get("from_run"), init.get("freeze", "none"), bool(init.get("new_head", True)), tracker)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not t["deterministic"]
@@ -75,7 +82,8 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
         # NHWC convolutions: cuDNN's tensor-core kernels and oneDNN's CPU kernels both prefer it (the CNN
         # trains ~1.3x faster on 2 CPU cores); only 4-d weights change, and a 1-channel batch is both layouts
         model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg["optimizer"]["name"], model.parameters(), **_without(cfg["optimizer"], "name"))
+    optimizer = build_optimizer(cfg["optimizer"]["name"], [q for q in model.parameters() if q.requires_grad],
+                                **_without(cfg["optimizer"], "name"))
     settings = settings_from(cfg, len(data.train), ranks)
     schedule = build_schedule(cfg["scheduler"]["name"], optimizer, epochs=t["epochs"],
                               steps_per_epoch=settings.steps_per_epoch,
@@ -83,6 +91,50 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
     return Pipeline(data=data, model=model, objective=objective, optimizer=optimizer, schedule=schedule,
                     precision=build_precision(t["amp"], device), settings=settings, run_dir=run_dir,
                     config=cfg, ranks=ranks)
+
+
+def transfer(model: torch.nn.Module, from_run: str | None, freeze: str, new_head: bool,
+             tracker: Tracker | None) -> None:
+    """init.from_run: load the matching weights (the rest, and the head with init.new_head, keeps its fresh
+    init); init.freeze=body: train only the head and whatever was re-initialized."""
+    say = tracker.info if tracker is not None else (lambda _msg: None)
+    fresh: list[str] = []
+    if from_run:
+        t = load_matching(model, from_run, new_head=new_head)
+        params = dict(model.named_parameters())
+        fresh = [n for n in t.reinitialized if n in params]
+        say(f"init.from_run: loaded {len(t.loaded)} of {len(t.loaded) + len(t.reinitialized)} tensors "
+            f"from {t.source}")
+        if t.reinitialized:
+            say("init.from_run: re-initialized (the new head, or absent from the source or another shape): "
+                + ", ".join(t.reinitialized))
+        if t.unused:
+            say(f"init.from_run: not used (not in this model): {', '.join(t.unused)}")
+    if freeze == "body":
+        say(f"init.freeze=body: training only {', '.join(freeze_body(model, fresh))}")
+
+
+EXIT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def exit_metrics(p: Pipeline, cfg: dict[str, Any], tracker: Tracker) -> dict[str, float]:
+    """A multi-exit model: mean blocks used per split at its threshold (final/<split>_depth), and the test
+    split's accuracy/depth trade-off over EXIT_THRESHOLDS (metrics exit/test_*@t; TensorBoard exit/test_acc
+    and exit/test_depth with the threshold in percent as the step, and exit/test_acc_by_depth)."""
+    size, predict = p.settings.eval_batch_size, p.objective.predict
+    splits = {"train": p.data.train.spread(cfg["trainer"].get("final_train_samples", 0)), "val": p.data.val,
+              "test": p.data.test}
+    threshold = float(p.model.exit_threshold)
+    metrics = {}
+    for name, split in splits.items():
+        [(_, _, depth)] = exit_curve(p.model, lambda s=split: ordered_batches(s, size), predict, [threshold])
+        metrics[f"final/{name}_depth"] = depth
+    for t, acc, depth in exit_curve(p.model, lambda: ordered_batches(p.data.test, size), predict, EXIT_THRESHOLDS):
+        metrics[f"exit/test_acc@{t:g}"], metrics[f"exit/test_depth@{t:g}"] = acc, depth
+        tracker.scalar("exit/test_acc", acc, round(t * 100))
+        tracker.scalar("exit/test_depth", depth, round(t * 100))
+        tracker.scalar("exit/test_acc_by_depth", acc, round(depth * 100))  # x axis: blocks used x 100
+    return metrics
 
 
 def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
@@ -135,7 +187,7 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
     state = load_checkpoint(resume) if resume else None
     if state is not None:
         cfg = state["config"]  # the run continues with the config it started with
-    p = build(cfg, run_dir)
+    p = build(cfg, run_dir, tracker)
     p.epoch_hook = None if p.ranks.active else epoch_hook  # DDP ranks would have to agree on a prune: not yet
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
                         "threads": torch.get_num_threads(),
@@ -167,6 +219,8 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
               "val": st.last_val or evaluate(p, p.data.val),  # the last epoch validated these weights already
               "test": evaluate(p, p.data.test)}
     metrics = {f"final/{split}_{k}": v for split, part in scores.items() for k, v in part.items()}
+    if getattr(p.model, "multi_exit", False):
+        metrics.update(exit_metrics(p, cfg, tracker))
     end_stats = layer_stats(p.model, probe_x)
     if init_stats:
         metrics.update({"init/activation_std_first": init_stats[0]["std"],

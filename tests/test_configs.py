@@ -13,6 +13,11 @@ from nnlab.runner import build
 COMPANIONS = {
     ("model", "siamese"): ["data=fashion_pairs", "data.pairs=40"],
     ("model", "cnn"): ["data=mnist"],
+    ("model", "multibranch"): ["data=mnist"],
+    ("model", "lstm"): ["data=adding", "data.train=64", "data.val=16", "data.test=16"],
+    ("model", "gru"): ["data=adding", "data.train=64", "data.val=16", "data.test=16"],
+    ("data", "adding"): ["model=lstm", "data.train=64", "data.val=16", "data.test=16"],
+    ("data", "fashion_mnist_seq"): ["model=gru"],
     ("loss", "contrastive"): ["model=siamese", "data=fashion_pairs", "data.pairs=40"],
     ("data", "mnist_pairs"): ["model=siamese"],
     ("data", "fashion_pairs"): ["model=siamese", "data.pairs=40"],
@@ -29,7 +34,7 @@ def test_every_choice_composes_validates_and_builds(cfg_for, tmp_path, fake_mnis
     and ends up as that group's `name` (a preset as the entry it configures)."""
     overrides = ["data=xor", f"{group}={choice}", *COMPANIONS.get((group, choice), [])]
     cfg = cfg_for(*overrides)
-    if cfg["data"]["name"] in ("mnist", "fashion_mnist", "mnist_pairs", "fashion_pairs"):
+    if cfg["data"]["name"] in ("mnist", "fashion_mnist", "mnist_pairs", "fashion_pairs", "fashion_mnist_seq"):
         cfg["data"]["root"] = str(fake_mnist)
         if "fashion" in cfg["data"]["name"]:
             (fake_mnist / "FashionMNIST").symlink_to(fake_mnist / "MNIST")
@@ -107,3 +112,16 @@ def test_all_problems_in_one_error(cfg_for):
     msg = str(e.value)
     assert msg.startswith("3 problems in the configuration")
     assert all(k in msg for k in ("optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0"))
+
+
+def test_new_keys_are_checked_before_any_data(cfg_for):
+    """The chapter parts' keys: multi-branch widths split evenly, thresholds in (0, 1], freeze choices, classes."""
+    cfg = cfg_for("model=multibranch", "data=fashion_mnist", "model.channels=[30,64]", "init.freeze=head",
+                  "data.classes=[3]", "+model.exit_threshold=1.5")
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    text = str(e.value)
+    assert "model.channels=[30, 64]: each block's width is split evenly between its 4 paths" in text
+    assert "init.freeze='head': choose one of: none, body" in text
+    assert "data.classes=[3]: must be null (all classes) or a list of at least two distinct class indices" in text
+    assert "model.exit_threshold=1.5: must be a number > 0 and ≤ 1" in text

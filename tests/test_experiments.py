@@ -23,6 +23,8 @@ SHRUNK = {
     "regularization_overfit": (["data.limit_train=500", "trainer.epochs=25",
                                 "regularizer=none,dropout,early_stopping,augment"], "all"),
     "siamese_pairs": (["data.pairs=4000", "trainer.epochs=3"], "all"),
+    "dynamic_depth": (["data.limit_train=6000", "trainer.epochs=1"], "all"),
+    "recurrent_init": (["data.train=3000", "trainer.epochs=3"], "all"),
 }
 
 pytestmark = pytest.mark.slow  # every test here trains real runs in subprocesses
@@ -38,7 +40,7 @@ def test_every_preset_has_a_verdict_and_a_test():
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_experiment_reproduces_its_claims(tmp_path, name):
     """The shrunk experiment exits 0, prints its claims and writes a verdict.json in which every claim holds."""
-    if name != "perceptron_gates" and not (SHARED_DATA / "FashionMNIST").is_dir():
+    if name not in ("perceptron_gates", "recurrent_init") and not (SHARED_DATA / "FashionMNIST").is_dir():
         pytest.skip("needs the offline Fashion-MNIST files")
     overrides, _ = SHRUNK[name]
     r = nnlab("train", f"experiment={name}", "logger=quiet", *overrides, cwd=tmp_path,

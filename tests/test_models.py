@@ -18,6 +18,10 @@ PARAMS = {
     "residual": {"width": 16, "depth": 3},
     "cnn": {"channels": [4, 8], "blocks": 1, "head": 16},
     "siamese": {"hidden": [32], "embedding": 8},
+    "multibranch": {"channels": [8, 16], "branches": ["1x1", "3x3", "dilated", "pool"], "head": 16},
+    "dynamic": {"width": 16, "depth": 3},
+    "lstm": {"hidden_size": 16},
+    "gru": {"hidden_size": 16},
 }
 
 
@@ -27,6 +31,8 @@ def test_every_model_maps_input_to_out_units(name):
     kind = "pairs" if name == "siamese" else "image"
     model = build_model(name, input_shape=(1, 28, 28), out_units=10, data_kind=kind, act=RELU, **PARAMS[name])
     x = torch.randn(5, 2, 1, 28, 28) if name == "siamese" else torch.randn(5, 1, 28, 28)
+    if getattr(model, "multi_exit", False):
+        model.eval()  # in training a multi-exit model returns every exit: (5, exits, 10)
     assert model(x).shape == (5, 10)
 
 
@@ -85,5 +91,6 @@ def test_incompatible_pairs_are_refused():
         build_model("mlp", input_shape=(1, 28, 28), out_units=2, data_kind="pairs", act=RELU, hidden=[4])
     with pytest.raises(ConfigError, match="model 'cnn' needs image data"):
         build_model("cnn", input_shape=(2,), out_units=2, data_kind="vector", act=RELU, channels=[4])
-    with pytest.raises(ConfigError, match="unknown model 'vit'; choose one of: cnn, mlp, perceptron, residual"):
+    with pytest.raises(ConfigError, match="unknown model 'vit'; choose one of: cnn, dynamic, gru, lstm, mlp, "
+                                          "multibranch, perceptron, residual"):
         build_model("vit", input_shape=(2,), out_units=2, data_kind="vector", act=RELU)

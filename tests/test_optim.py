@@ -15,7 +15,11 @@ TORCH_CLASS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
                "radam": torch.optim.RAdam, "rmsprop": torch.optim.RMSprop}
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_is_checked_against_a_reference():
+    assert set(OPTIMIZERS) == set(TORCH_CLASS) | {"lamb"}  # lamb: not in torch.optim, see the LAMB tests
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CLASS))
 def test_optimizer_is_torch_class_and_steps_like_it(name):
     """One step of ours equals one step of torch's class built directly with the same settings."""
     torch.manual_seed(0)
@@ -96,7 +100,61 @@ def test_onecycle_with_warmup_is_refused():
 
 def test_unknown_names_list_choices():
     """An unknown optimizer lists the choices; an unknown scheduler is named."""
-    with pytest.raises(ConfigError, match="unknown optimizer 'lamb'; choose one of: adam, adamw, radam, rmsprop, sgd"):
-        build_optimizer("lamb", nn.Linear(2, 2).parameters(), lr=0.1)
+    with pytest.raises(ConfigError,
+                       match="unknown optimizer 'lion'; choose one of: adam, adamw, lamb, radam, rmsprop, sgd"):
+        build_optimizer("lion", nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ConfigError, match="unknown scheduler 'linear'"):
         _lrs("linear")
+
+
+def _lamb_by_hand(w, grads, lr, b1, b2, eps, wd, bias_correction=False):
+    """LAMB (You et al. 2020, Algorithm 2) in plain Python floats, one tensor:
+    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  [m /= 1 - b1^t;  v /= 1 - b2^t;]  u = m / (sqrt(v) + eps) + wd w;
+    w -= lr * min(||w||, 10) / ||u|| * u."""
+    m, v = [0.0] * len(w), [0.0] * len(w)
+    for t, g in enumerate(grads, start=1):
+        m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g)]
+        v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v, g)]
+        c1, c2 = (1 - b1**t, 1 - b2**t) if bias_correction else (1.0, 1.0)
+        u = [mi / c1 / (math.sqrt(vi / c2) + eps) + wd * wi for mi, vi, wi in zip(m, v, w)]
+        trust = min(math.sqrt(sum(x * x for x in w)), 10.0) / (math.sqrt(sum(x * x for x in u)) + eps)
+        w = [wi - lr * trust * ui for wi, ui in zip(w, u)]
+    return w
+
+
+@pytest.mark.parametrize("start", [[3.0, 4.0], [30.0, 40.0]])  # ||w|| = 5, and 50 (trust ratio capped at 10)
+def test_lamb_follows_the_papers_update_rule(start):
+    """optimizer=lamb: two steps equal the paper's rule computed by hand (layer-wise trust ratio, decay inside)."""
+    grads = [[1.0, -2.0], [0.5, 0.25]]
+    w = nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    opt = build_optimizer("lamb", [w], lr=0.1, betas=[0.9, 0.999], eps=1e-6, weight_decay=0.01)
+    for g in grads:
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+    want = _lamb_by_hand(start, grads, 0.1, 0.9, 0.999, 1e-6, 0.01)
+    assert w.tolist() == pytest.approx(want, rel=1e-9)
+
+
+def test_lamb_without_decay_takes_the_bias_corrected_papers_step():
+    """With weight_decay=0 the bias corrections only rescale m / sqrt(v): the trust ratio makes the step the same
+    as Algorithm 2 with bias correction (to eps)."""
+    grads = [[1.0, -2.0], [0.5, 0.25], [-1.0, 3.0]]
+    w = nn.Parameter(torch.tensor([3.0, 4.0], dtype=torch.float64))
+    opt = build_optimizer("lamb", [w], lr=0.1, betas=[0.9, 0.999], eps=1e-12, weight_decay=0.0)
+    for g in grads:
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+    want = _lamb_by_hand([3.0, 4.0], grads, 0.1, 0.9, 0.999, 1e-12, 0.0, bias_correction=True)
+    assert w.tolist() == pytest.approx(want, rel=1e-9)
+
+
+def test_lamb_trust_ratio_makes_the_step_scale_free():
+    """Scaling a layer's gradient by 1000 does not change its LAMB step (Adam's direction is scale-free, and the
+    trust ratio fixes the step length to lr * ||w||)."""
+    a, b = nn.Parameter(torch.tensor([3.0, 4.0])), nn.Parameter(torch.tensor([3.0, 4.0]))
+    for p, scale in ((a, 1.0), (b, 1000.0)):
+        opt = build_optimizer("lamb", [p], lr=0.01, weight_decay=0.0)
+        p.grad = torch.tensor([1.0, -2.0]) * scale
+        opt.step()
+    torch.testing.assert_close(a, b)
+    assert (a.detach() - torch.tensor([3.0, 4.0])).norm().item() == pytest.approx(0.01 * 5.0, rel=1e-4)

@@ -13,7 +13,7 @@ USAGE = """usage: nnlab <command> [args]
 commands:
   train [overrides]     train one run, or a sweep with -m (Hydra: --help, --cfg job, --info, -sc)
   validate [overrides]  check a configuration without loading data or torch
-  list [group]          the choices of every config group (or of one)
+  list [group]          the choices of every config group (or of one); --config-dir DIR adds yours
   doctor [overrides]    the chapter's debugging protocol on the configured pipeline
   bench activations     time and memory of every activation, ratios against ReLU
   compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
@@ -59,9 +59,9 @@ def _dispatch(args: list[str]) -> None:
 
         sys.exit(resume_main(rest))
     elif command == "list":
-        from nnlab.cli.listing import print_choices
+        from nnlab.cli.listing import list_command
 
-        sys.exit(print_choices(rest[0] if rest else None))
+        sys.exit(list_command(rest))
     elif command == "compare":
         from nnlab.cli.compare import main as compare_main
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnlab.config.compose import compose_config
+from nnlab.config.compose import compose_with_search_path
 from nnlab.config.validate import validate
 from nnlab.registry import ConfigError
 from nnlab.tracker import make_console
@@ -18,8 +18,11 @@ STYLE = {"pass": "[green]pass", "warn": "[yellow]warn", "fail": "[bold red]FAIL"
 def doctor_command(overrides: list[str]) -> int:
     console = make_console()
     try:
-        cfg = compose_config(overrides)
-        validate(cfg)
+        cfg, folders = compose_with_search_path(overrides)
+        from nnlab.plugins import load_plugins
+
+        load_plugins(cfg.get("plugins"))
+        validate(cfg, folders)
         from nnlab.doctor import diagnose
         from nnlab.runner import build
 

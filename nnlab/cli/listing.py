@@ -28,13 +28,33 @@ def describe(path: Path) -> str:
     return ""
 
 
-def groups() -> list[str]:
-    return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name not in HIDDEN)
+def groups(extra: list[Path] | tuple[Path, ...] = ()) -> list[str]:
+    return sorted({p.name for d in (config_dir(), *extra) if d.is_dir() for p in d.iterdir()
+                   if p.is_dir() and p.name not in HIDDEN})
 
 
-def print_choices(group: str | None, console: Console | None = None) -> int:
+def list_command(args: list[str]) -> int:
+    """`nnlab list [group] [--config-dir DIR ...]`: the user's config folders list beside nnlab's own."""
+    extra, rest, it = [], [], iter(args)
+    for a in it:
+        if a in ("--config-dir", "-cd"):
+            extra.append(Path(next(it, ".")))
+        elif a.startswith("--config-dir="):
+            extra.append(Path(a.split("=", 1)[1]))
+        else:
+            rest.append(a)
+    missing = [str(d) for d in extra if not d.is_dir()]
+    if missing:
+        Console(stderr=True).print(f"[red]--config-dir: no such folder: {', '.join(missing)}")
+        return 2
+    return print_choices(rest[0] if rest else None, extra=extra)
+
+
+def print_choices(group: str | None, console: Console | None = None, extra: list[Path] | tuple[Path, ...] = ()
+                  ) -> int:
+    """The choices of `group` (all groups when None): nnlab's config files, then those in `extra` folders."""
     console = console or Console()
-    names = groups()
+    names = groups(extra)
     if group is not None and group not in names:
         console.print(f"[red]unknown config group {group!r}; choose one of: {', '.join(names)}")
         return 2
@@ -45,8 +65,9 @@ def print_choices(group: str | None, console: Console | None = None) -> int:
     table.add_column("choice")
     table.add_column("description")
     for g in [group] if group else names:
-        for path in sorted((config_dir() / g).glob("*.yaml")):
-            mark = " (default)" if chosen.get(g) == path.stem else ""
-            table.add_row(g, path.stem + mark, describe(path))
+        files = {p.stem: p for d in (*reversed(extra), config_dir()) for p in (d / g).glob("*.yaml")}
+        for stem, path in sorted(files.items()):
+            mark = " (default)" if chosen.get(g) == stem else ""
+            table.add_row(g, stem + mark, describe(path))
     console.print(table)
     return 0

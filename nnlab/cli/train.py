@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from nnlab import _speedups
 from nnlab.config.folders import register
-from nnlab.config.paths import config_dir
+from nnlab.config.paths import config_dir, search_path
 from nnlab.config.validate import validate
 from nnlab.registry import ConfigError
 
@@ -63,7 +63,10 @@ def train(cfg: DictConfig) -> float | str | None:
         return None
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
-        validate(plain)
+        from nnlab.plugins import load_plugins
+
+        load_plugins(plain.get("plugins"))  # in every process that runs a job: the user's parts register first
+        validate(plain, search_path(hc.runtime.config_sources))
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
         monitor = plain["regularizer"]["early_stopping"]["monitor"]

@@ -6,6 +6,7 @@ Torch-free, so `nnlab validate` is instant. Every problem is collected; one Conf
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nnlab.config.paths import config_dir
@@ -14,12 +15,17 @@ from nnlab.registry import ConfigError
 GROUPS = ("data", "model", "activation", "init", "loss", "optimizer", "scheduler", "device")
 IMAGE_DATA = ("mnist", "fashion_mnist")
 PAIR_DATA = ("mnist_pairs", "fashion_pairs")
+SEQUENCE_DATA = ("fashion_mnist_seq", "adding")
+IMAGE_MODELS = ("cnn", "multibranch")
+RECURRENT_MODELS = ("lstm", "gru")
+BRANCHES = ("1x1", "3x3", "5x5", "dilated", "pool")  # nnlab.models.multibranch.BRANCHES (kept torch-free)
 MONITORS = ("val/loss", "val/acc", "train/loss", "train/acc")
 
 
-def group_choices(group: str) -> list[str]:
-    """Valid names of a config group: its YAML files (file name = registry key)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+def group_choices(group: str, search_path: tuple[Path, ...] | list[Path] = ()) -> list[str]:
+    """Valid names of a config group: its YAML files (file name = registry key), nnlab's own and those in the
+    user's config folders (`--config-dir`, hydra.searchpath)."""
+    return sorted({p.stem for d in (config_dir(), *search_path) for p in (Path(d) / group).glob("*.yaml")})
 
 
 class _Checks:
@@ -70,11 +76,13 @@ class _Checks:
 _MISSING = object()
 
 
-def problems(cfg: dict[str, Any]) -> list[str]:
-    """Every problem in `cfg` (a resolved plain dict), as 'key=value: what is allowed' lines."""
+def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = ()) -> list[str]:
+    """Every problem in `cfg` (a resolved plain dict), as 'key=value: what is allowed' lines.
+
+    `search_path`: the user's config folders, whose files are choices like nnlab's own."""
     c = _Checks(cfg)
     for group in GROUPS:
-        c.one_of(f"{group}.name", group_choices(group))
+        c.one_of(f"{group}.name", group_choices(group, search_path))
     # trainer
     for key in ("epochs", "batch_size", "eval_batch_size", "log_every_n_steps"):
         c.number(f"trainer.{key}", 1, integer=True)
@@ -101,15 +109,33 @@ def problems(cfg: dict[str, Any]) -> list[str]:
         c.check(f"model.{key}", lambda v: isinstance(v, list) and len(v) > 0 and all(
             isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v),
             "must be a non-empty list of positive integers, e.g. [256, 128]")
-    for key in ("width", "depth", "embedding", "head"):
+    for key in ("width", "depth", "embedding", "head", "hidden_size", "layers"):
         c.number(f"model.{key}", 1, integer=True)
     c.number("model.blocks", 0, integer=True)
+    c.number("model.exit_threshold", 0, 1, lo_open=True)
+    c.flag("model.bidirectional")
+    c.check("model.branches", lambda v: isinstance(v, list) and len(v) > 0 and all(b in BRANCHES for b in v),
+            f"must be a non-empty list of paths from: {', '.join(BRANCHES)}")
+    branches, channels = c.get("model.branches"), c.get("model.channels")
+    if isinstance(branches, list) and branches and isinstance(channels, list) and any(
+            isinstance(x, int) and x % len(branches) for x in channels):
+        c.problems.append(f"model.channels={channels!r}: each block's width is split evenly between its "
+                          f"{len(branches)} paths (model.branches), so use multiples of {len(branches)}")
     # init
     c.one_of("init.mode", ("fan_in", "fan_out"))
     c.one_of("init.nonlinearity", ("auto", "relu", "leaky_relu", "tanh", "sigmoid", "linear", "selu"))
     c.number("init.std", 0, lo_open=True)
-    c.check("init.bias", lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
-            "must be a number, or null to keep PyTorch's bias")
+    for key in ("bias", "forget_bias"):
+        c.check(f"init.{key}", lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+                "must be a number, or null to keep PyTorch's bias")
+    for key in ("recurrent", "input"):
+        c.check(f"init.{key}", lambda v: v is None or v in group_choices("init", search_path),
+                f"a scheme for the LSTM/GRU {'weight_hh' if key == 'recurrent' else 'weight_ih'} blocks: null "
+                f"(the init's own) or one of {', '.join(group_choices('init', search_path))}")
+    c.check("init.from_run", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+            "must be a run folder or a checkpoint file, or null to start from scratch")
+    c.one_of("init.freeze", ("none", "body"))
+    c.flag("init.new_head")
     # activation / loss params
     c.number("activation.negative_slope", 0)
     c.number("activation.alpha", 0, lo_open=True)
@@ -143,6 +169,14 @@ def problems(cfg: dict[str, Any]) -> list[str]:
     c.number("data.noise", 0)
     c.number("data.pairs", 2, integer=True)
     c.one_of("data.gate", ("and", "or", "nand", "xor"))
+    c.check("data.classes", lambda v: v is None or (isinstance(v, list) and len(v) >= 2 and len(set(v)) == len(v)
+                                                   and all(type(x) is int and 0 <= x <= 9 for x in v)),
+            "must be null (all classes) or a list of at least two distinct class indices 0-9, e.g. [0,1,2,3,4]")
+    c.number("data.length", 2, integer=True)
+    for key in ("train", "val", "test"):
+        c.number(f"data.{key}", 1, integer=True)
+    c.check("plugins", lambda v: v is None or (isinstance(v, list) and all(isinstance(m, str) and m for m in v)),
+            "must be a list of module names to import, e.g. +plugins=[mypkg.parts]")
     _compatibility(c)
     return c.problems
 
@@ -157,18 +191,21 @@ def _compatibility(c: _Checks) -> None:
     if loss == "contrastive" and model != "siamese":
         c.problems.append(f"loss=contrastive with model={model}: the contrastive loss needs model=siamese "
                           "and pair data")
-    if model == "cnn" and data not in IMAGE_DATA:
-        c.problems.append(f"model=cnn with data={data}: convolutions need image data; "
+    if model in IMAGE_MODELS and data not in IMAGE_DATA:
+        c.problems.append(f"model={model} with data={data}: convolutions need image data; "
                           f"use data={' or data='.join(IMAGE_DATA)}")
+    if model in RECURRENT_MODELS and data not in (*SEQUENCE_DATA, *IMAGE_DATA):
+        c.problems.append(f"model={model} with data={data}: a recurrent net reads sequences; "
+                          f"use data={' or data='.join(SEQUENCE_DATA)} (or image data, one row per step)")
     mode, monitor = c.get("regularizer.early_stopping.mode"), c.get("regularizer.early_stopping.monitor")
     if isinstance(monitor, str) and mode in ("min", "max") and (monitor.endswith("acc") != (mode == "max")):
         c.problems.append(f"regularizer.early_stopping.mode={mode!r}: {monitor} should be "
                           f"{'maximized (mode=max)' if monitor.endswith('acc') else 'minimized (mode=min)'}")
 
 
-def validate(cfg: dict[str, Any]) -> None:
+def validate(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = ()) -> None:
     """Raise one ConfigError listing every problem in `cfg`."""
-    found = problems(cfg)
+    found = problems(cfg, search_path)
     if found:
         raise ConfigError(f"{len(found)} problem{'s' * (len(found) > 1)} in the configuration:\n  - "
                           + "\n  - ".join(found))

@@ -7,10 +7,11 @@ from functools import partial
 from typing import Any
 
 from nnlab.data.bundle import DataBundle, Split, ordered_batches, shuffled_batches
+from nnlab.data.memory import load_adding
 from nnlab.data.pairs import load_pairs
 from nnlab.data.synthetic import load_gate
-from nnlab.data.vision import load_vision
-from nnlab.registry import ConfigError, choose
+from nnlab.data.vision import load_sequence, load_vision
+from nnlab.registry import ConfigError, choose, register
 
 DATASETS: dict[str, Callable[..., DataBundle]] = {
     "mnist": partial(load_vision, "mnist"),
@@ -19,10 +20,18 @@ DATASETS: dict[str, Callable[..., DataBundle]] = {
     "gates": load_gate,
     "mnist_pairs": partial(load_pairs, "mnist"),
     "fashion_pairs": partial(load_pairs, "fashion_mnist"),
+    "fashion_mnist_seq": partial(load_sequence, "fashion_mnist"),
+    "adding": load_adding,
 }
 
 
 _CACHE: dict[str, DataBundle] = {}
+
+
+def register_data(name: str) -> Callable[[Callable[..., DataBundle]], Callable[..., DataBundle]]:
+    """Decorator: `@register_data("mine")` on a loader returning a DataBundle (its keyword arguments come from
+    the data config) makes `data=mine` choose it."""
+    return lambda loader: register(DATASETS, "data", name, loader)
 
 
 def build_data(name: str, **params: Any) -> DataBundle:
@@ -39,4 +48,4 @@ def build_data(name: str, **params: Any) -> DataBundle:
     return _CACHE[key]
 
 
-__all__ = ["DATASETS", "DataBundle", "Split", "build_data", "ordered_batches", "shuffled_batches"]
+__all__ = ["DATASETS", "DataBundle", "Split", "build_data", "ordered_batches", "register_data", "shuffled_batches"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -62,24 +64,60 @@ def read_split(name: str, root: Path, train: bool, download: bool) -> tuple[torc
 
 
 def load_vision(name: str, *, root: str, val_fraction: float = 0.1, split_seed: int = 0,
-                limit_train: int = 0, download: bool = True) -> DataBundle:
+                limit_train: int = 0, download: bool = True, classes: list[int] | None = None) -> DataBundle:
     """Normalized float tensors (N, 1, 28, 28): mean/std from the training split only.
 
     The split is carved and the statistics counted on the uint8 images; each split is then converted to
     float once, already normalized (a third of the memory traffic of normalizing float copies).
+    `classes` keeps only those classes in every split, relabelled 0..k-1 in the order given; the statistics
+    are then those of the whole training split, so every class subset sees the same input scale (a model
+    pre-trained on some classes and fine-tuned on others gets the pixels it was trained on).
     """
     root_path = Path(root).expanduser()
     train_img, train_lab = read_split(name, root_path, True, download)
     test_img, test_lab = read_split(name, root_path, False, download)
     train, val = carve_validation(train_img, train_lab, val_fraction, split_seed)
+    names = CLASSES[name]
+    scale, shift = pixel_standardizer(train.x if classes else train.take(limit_train or len(train)).x)
+    if classes:
+        keep = _class_filter(classes, len(names))
+        train, val = keep(train), keep(val)
+        test = keep(Split(test_img, test_lab))
+        test_img, test_lab = test.x, test.y
+        names = [names[c] for c in classes]
     if limit_train:
         train = train.take(limit_train)
-    scale, shift = pixel_standardizer(train.x)
 
     def norm(s: Split) -> Split:
         return Split(s.x.unsqueeze(1).float().mul_(scale).sub_(shift), s.y)  # faster than torch.mul(uint8, float)
 
-    return DataBundle(name, norm(train), norm(val), norm(Split(test_img, test_lab)), 10, "image", CLASSES[name])
+    return DataBundle(name, norm(train), norm(val), norm(Split(test_img, test_lab)), len(names), "image", names)
+
+
+def _class_filter(classes: list[int], n: int) -> Callable[[Split], Split]:
+    """A split -> only the samples of `classes`, labelled by their position in `classes`."""
+    valid = all(isinstance(c, int) and 0 <= c < n for c in classes)
+    if len(classes) < 2 or len(set(classes)) != len(classes) or not valid:
+        raise ConfigError(f"data.classes={classes!r}: must be at least two distinct class indices in "
+                          f"0..{n - 1}, e.g. [0, 1, 2, 3, 4]")
+    relabel = torch.full((n,), -1, dtype=torch.long)
+    relabel[torch.tensor(classes)] = torch.arange(len(classes))
+
+    def keep(s: Split) -> Split:
+        idx = torch.nonzero(relabel[s.y] >= 0).squeeze(1)
+        return Split(s.x.index_select(0, idx), relabel[s.y[idx]])
+    return keep
+
+
+def load_sequence(name: str, **params: Any) -> DataBundle:
+    """The same images as sequences (N, 28, 28): 28 time steps (rows) of 28 features (pixels)."""
+    images = load_vision(name, **params)
+
+    def rows(s: Split) -> Split:
+        return Split(s.x.squeeze(1), s.y)
+
+    return DataBundle(f"{name}_seq", rows(images.train), rows(images.val), rows(images.test), images.num_classes,
+                      "sequence", images.classes)
 
 
 def pixel_standardizer(images: torch.Tensor) -> tuple[float, float]:
