@@ -12,6 +12,12 @@ class ConfigError(ValueError):
     """A problem with the user's configuration or input; printed without a traceback, exit code 2."""
 
 
+class ConfigAbort(BaseException):
+    """A configuration problem found inside Hydra's machinery (a sweeper, a launcher), where Hydra would print
+    any Exception as a traceback: a BaseException passes through Hydra to `nnlab train`, which prints the
+    message as one paragraph and exits 2."""
+
+
 def choose(table: Mapping[str, T], name: str, what: str) -> T:
     """Look up `name`, or fail with every valid option spelled out."""
     key = str(name).strip().lower()

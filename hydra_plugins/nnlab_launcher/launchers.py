@@ -24,6 +24,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher, LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf, open_dict
 
+from nnlab.registry import ConfigAbort
+
 log = logging.getLogger(__name__)
 STRATEGY_KEYS = ("trainer.strategy=", "+trainer.strategy=", "++trainer.strategy=")
 
@@ -52,11 +54,9 @@ class _Launcher(BaseSubmititLauncher):
                        job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir")
 
     def launch(self, job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
-        from nnlab.cli.train import refuse_launch
-
         problems = self._strategy_problems(job_overrides)
         if problems:
-            refuse_launch(problems, "launcher's request")
+            raise refusal(problems, "launcher's request")
         jobs = self._submit(job_overrides, initial_job_idx)
         return self._results(jobs, job_overrides, initial_job_idx)
 
@@ -124,18 +124,17 @@ class NnlabSlurmLauncher(_Launcher, SlurmLauncher):
     def launch(self, job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import FailedJobError
 
-        from nnlab.cli.train import refuse_launch
         from nnlab.cluster import request_problems
 
         problems = request_problems(self.params) + self._strategy_problems(job_overrides)
         if problems:
-            refuse_launch(problems)
+            raise refusal(problems)
         try:
             jobs = self._submit(job_overrides, initial_job_idx)
         except FailedJobError as e:
             sbatch = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-            refuse_launch([f"sbatch refused the jobs ({sbatch}); check hydra.launcher.partition, gpus_per_node, "
-                           f"cpus_per_task, mem_gb and additional_parameters"])
+            raise refusal([f"sbatch refused the jobs ({sbatch}); check hydra.launcher.partition, gpus_per_node, "
+                           f"cpus_per_task, mem_gb and additional_parameters"]) from None
         return self._results(jobs, job_overrides, initial_job_idx)
 
 
@@ -145,3 +144,9 @@ def _job_folder(sweep_dir: Path, num: int) -> Path | None:
         if OmegaConf.load(marker).hydra.job.get("num") == num:
             return marker.parent.parent
     return None
+
+
+def refusal(problems: list[str], what: str = "SLURM request") -> ConfigAbort:
+    """A sweep the cluster cannot run: `nnlab train` prints this as one paragraph and exits 2, nothing submitted."""
+    return ConfigAbort(f"{len(problems)} problem{'s' * (len(problems) > 1)} with the {what}; nothing was "
+                       "submitted:\n  - " + "\n  - ".join(problems))

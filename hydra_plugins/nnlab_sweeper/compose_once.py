@@ -11,7 +11,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from nnlab._speedups.compose_once import GridSweeper
-from nnlab.registry import ConfigError
+from nnlab.registry import ConfigAbort, ConfigError
 
 
 class ComposeOnceSweeper(GridSweeper):
@@ -34,6 +34,4 @@ class ComposeOnceSweeper(GridSweeper):
         try:
             return super().sweep(arguments)
         except ConfigError as e:
-            from nnlab.cli.train import exit_config_error
-
-            exit_config_error(str(e))
+            raise ConfigAbort(str(e)) from None

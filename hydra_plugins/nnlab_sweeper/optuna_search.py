@@ -4,7 +4,7 @@ The code is `nnlab.search.OptunaSearch`: current Optuna's ask/tell, a SQLite stu
 pruning fed by each trial's per-epoch validation metric.
 """
 
-from nnlab.registry import ConfigError
+from nnlab.registry import ConfigAbort, ConfigError
 from nnlab.search import OptunaSearch
 
 
@@ -15,6 +15,4 @@ class OptunaSweeper(OptunaSearch):
         try:
             super().sweep(arguments)
         except ConfigError as e:
-            from nnlab.cli.train import exit_config_error
-
-            exit_config_error(str(e))
+            raise ConfigAbort(str(e)) from None

@@ -23,7 +23,7 @@ from nnlab import _speedups
 from nnlab.config.folders import register
 from nnlab.config.paths import config_dir, search_path
 from nnlab.config.validate import validate
-from nnlab.registry import ConfigError
+from nnlab.registry import ConfigAbort, ConfigError
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 2, 3, 130
 log = logging.getLogger("nnlab")
@@ -39,7 +39,10 @@ def main(args: list[str]) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED, INTERRUPTED
 
-    train()
+    try:
+        train()
+    except ConfigAbort as e:
+        exit_config_error(str(e))
     if FAILED:  # a sweep whose other jobs finished still reports failure
         sys.exit(EXIT_FAILED)
     if INTERRUPTED:
@@ -164,15 +167,6 @@ def exit_config_error(message: str) -> None:
     """A configuration mistake found outside a job (e.g. by a sweeper): one paragraph, exit 2."""
     Console(stderr=True).print(f"[bold red]configuration error:[/] {escape(message)}", soft_wrap=True,
                                highlight=False)
-    sys.exit(EXIT_CONFIG)
-
-
-def refuse_launch(problems: list[str], what: str = "SLURM request") -> None:
-    """A sweep the cluster cannot run (hydra_plugins/nnlab_launcher): one paragraph, exit 2, nothing submitted."""
-    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-    console.print(f"[bold red]configuration error:[/] {len(problems)} problem{'s' * (len(problems) > 1)} with the "
-                  f"{what}; nothing was submitted:\n  - " + escape("\n  - ".join(problems)),
-                  soft_wrap=True, highlight=False)
     sys.exit(EXIT_CONFIG)
 
 
