@@ -247,7 +247,7 @@ def _log_step(p: Pipeline, tracker: Tracker, model: nn.Module, st: LoopState, st
         raise NonFinite(_diagnose(p, "gradient", int(step_log) + 1, st.global_step))
     now = time.perf_counter()
     tracker.step(st.global_step, st.batch, {
-        "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
+        "train/loss_step": loss_now, "optim/lr": p.schedule.lr, "optim/grad_norm": float(gn),
         "perf/samples_per_s": (acc.seen - seen_log) / max(now - t_log, 1e-9),
     })
     since[:] = [now, acc.seen, st.global_step]
