@@ -10,7 +10,7 @@ from nnlab.registry import ConfigError
 if TYPE_CHECKING:
     from nnlab.runs import RunRecord
 
-PANELS = (("train/loss", "train loss"), ("val/loss", "validation loss"), ("val/acc", "validation accuracy"))
+PANELS = (("Loss/train", "train loss"), ("Loss/val", "validation loss"), ("Accuracy/val", "validation accuracy"))
 
 
 def read_scalars(run_dir: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:

@@ -21,8 +21,8 @@ from tensorboard.plugins.hparams.metadata import EXPERIMENT_TAG, SESSION_END_INF
 
 SEED_KEY = "trainer.seed"
 # (scalar tag, column title): learning curves first (the last epoch's value; "show metrics" draws the curve)
-CURVES = (("val/acc", "val acc (last epoch)"), ("val/loss", "val loss (last epoch)"),
-          ("train/acc", "train acc (last epoch)"), ("train/loss", "train loss (last epoch)"))
+CURVES = (("Accuracy/val", "val acc (last epoch)"), ("Loss/val", "val loss (last epoch)"),
+          ("Accuracy/train", "train acc (last epoch)"), ("Loss/train", "train loss (last epoch)"))
 # final numbers, written once at the run's last global step (tracker.final)
 FINALS = (("final/test_acc", "test acc"), ("final/test_loss", "test loss"), ("final/epochs", "epochs"),
           ("final/train_seconds", "train seconds"))
@@ -69,9 +69,11 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
 
 
 def session_group(folder_name: str) -> str:
-    """The session group of a sweep job: its folder name without the seed (`activation=relu,seed=1` ->
-    `activation=relu`), so the seeds of one configuration share a row in HPARAMS."""
-    return re.sub(r"(^|,)seed=[^,]*", "", folder_name).strip(",") or "seed"
+    """The session group (HPARAMS "Trial ID") of a sweep job: the values in its folder name, seed left out
+    (`activation=relu,init=xavier_uniform,seed=1` -> `relu,xavier_uniform`): the seeds of one configuration
+    share a row, and the name stays short enough to tell rows apart in TensorBoard's narrow column."""
+    without_seed = re.sub(r"(^|,)seed=[^,]*", "", folder_name).strip(",")
+    return re.sub(r"(^|,)[A-Za-z_+~][\w.+~/-]*=", r"\1", without_seed) or "all seeds"
 
 
 def session_start(hparams: Mapping[str, Any], group: str = "", start_time: float = 0.0) -> Summary:

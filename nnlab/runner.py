@@ -88,8 +88,8 @@ def build(cfg: dict[str, Any], run_dir: Path) -> Pipeline:
 def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
     """Flat hyperparameters as a sweep names them: each config group by its choice (`activation`: `relu`),
     then every leaf value (`optimizer.lr`, `model.hidden`); a group's `name` leaf is its choice already."""
-    groups = {k: str(v) for k, v in sorted(choices.items()) if not k.startswith("hydra") and v is not None
-              and isinstance(cfg.get(k), dict)}
+    groups = {k: str(choices[k] if choices.get(k) is not None else v["name"]) for k, v in sorted(cfg.items())
+              if isinstance(v, dict) and (choices.get(k) is not None or "name" in v) and k != "experiment"}
     flat: dict[str, Any] = dict(groups)
 
     def walk(prefix: str, node: Any) -> None:

@@ -48,13 +48,19 @@ def metrics_table(metrics: Mapping[str, float], title: str) -> Table:
     return table
 
 
+# TensorBoard tags of the learning curves, PyTorch's own convention (`Loss/train`, `Accuracy/val`, as in the
+# torch.utils.tensorboard tutorial): capitalized groups sort before every lowercase one, so the curves lead
+# the Time Series and Scalars tabs; the loop's own names (`val/loss`: early stopping's monitor) stay.
+TAGS = {"train/loss": "Loss/train", "val/loss": "Loss/val", "train/acc": "Accuracy/train", "val/acc": "Accuracy/val",
+        "train/loss_step": "Loss/train_step"}
+
 # Custom Scalars tab: train and val on one chart, then the optimizer's step scalars (regexes over tags)
 LAYOUT = {
-    "learning curves": {"loss (train, val)": ["Multiline", [r"^train/loss$", r"^val/loss$"]],
-                        "accuracy (train, val)": ["Multiline", [r"^train/acc$", r"^val/acc$"]]},
+    "learning curves": {"loss (train, val)": ["Multiline", [r"^Loss/train$", r"^Loss/val$"]],
+                        "accuracy (train, val)": ["Multiline", [r"^Accuracy/train$", r"^Accuracy/val$"]]},
     "optimization": {"learning rate": ["Multiline", [r"^optim/lr$"]],
                      "gradient norm": ["Multiline", [r"^optim/grad_norm$"]],
-                     "loss per logged step": ["Multiline", [r"^train/loss_step$"]]},
+                     "loss per logged step": ["Multiline", [r"^Loss/train_step$"]]},
 }
 
 
@@ -126,7 +132,7 @@ class Tracker:
             self.progress.update(self._step_task, completed=steps_in_epoch, info=info)
         if self.writer is not None:
             for tag, value in scalars.items():
-                self.writer.add_scalar(tag, value, global_step)
+                self.writer.add_scalar(TAGS.get(tag, tag), value, global_step)
 
     def end_epoch(self, epoch: int, global_step: int, metrics: Mapping[str, float]) -> None:
         m = metrics
@@ -139,7 +145,7 @@ class Tracker:
         if self.writer is not None:  # at the step where the epoch ended: one x axis with the step scalars
             for tag, value in metrics.items():
                 if tag != "lr":  # the learning rate is a step scalar (optim/lr); one tag, one cadence
-                    self.writer.add_scalar(tag, value, global_step)
+                    self.writer.add_scalar(TAGS.get(tag, tag), value, global_step)
 
     def histograms(self, epoch: int, named: Mapping[str, Any]) -> None:
         """Weight/gradient (or activation) histograms every `histogram_every_n_epochs` epochs."""
@@ -176,6 +182,7 @@ class Tracker:
 
         from nnlab import hparams as hp
 
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "hparams.json").write_text(json.dumps(dict(hparams), indent=2, default=str) + "\n")
         if self.writer is None:
             return
