@@ -54,20 +54,25 @@ def _pyplot():
     return plt
 
 
-def plot_groups(groups: dict[str, list[RunRecord]], out: Path, by: str | None = None) -> None:
-    """One mean curve per group with its 95% CI band (t interval over the group's runs), epochs on the x axis."""
+def plot_groups(groups: dict[str, list[RunRecord]], out: Path, by: str | None = None) -> list[str]:
+    """One mean curve per group with its 95% CI band (t interval over the group's runs), epochs on the x axis.
+    Returns the legend's labels (one per group drawn)."""
     plt = _pyplot()
+    labels: list[str] = []
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
     tags = tuple(t for t, _ in PANELS)
-    for label, runs in groups.items():
+    for group, runs in groups.items():
         series = [epoch_series(r.path, tags) for r in runs]
-        name = f"{by}={label}" if by else label
+        name = f"{by}={group}" if by else group
         for i, (ax, (tag, _)) in enumerate(zip(axes, PANELS)):
             curves = [s[tag] for s in series if s.get(tag)]
             if not curves:
                 continue
             xs, mean, lo, hi = band(curves)
-            line, = ax.plot(xs, mean, marker="o", markersize=3, label=f"{name} (n={len(curves)})" if i == 0 else None)
+            label = f"{name} (n={len(curves)})"
+            line, = ax.plot(xs, mean, marker="o", markersize=3, label=label if i == 0 else None)
+            if i == 0:
+                labels.append(label)
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     for ax, (_, title) in zip(axes, PANELS):
         ax.set_title(title)
@@ -78,3 +83,4 @@ def plot_groups(groups: dict[str, list[RunRecord]], out: Path, by: str | None = 
     fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(groups) // 4), 1, 0.95))
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return labels
