@@ -77,6 +77,7 @@ def plot_groups(groups: dict[str, list[RunRecord]], out: Path, by: str | None = 
     for ax, (_, title) in zip(axes, PANELS):
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     fig.legend(loc="lower center", ncol=min(4, max(1, len(groups))), fontsize=8, frameon=False)
     fig.suptitle("mean over runs, band: 95% CI of the mean (t interval)", fontsize=9)

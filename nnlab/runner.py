@@ -101,7 +101,8 @@ def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
         else:
             flat[prefix] = node
 
-    walk("", {k: v for k, v in cfg.items() if k not in ("resume", "experiment")})
+    walk("", {k: v for k, v in cfg.items() if k not in ("resume", "experiment", "logger")})  # logger: not a knob
+    flat.pop("logger", None)
     for group in groups:
         flat.pop(f"{group}.name", None)
     flat.pop("data.root", None)
