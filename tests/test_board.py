@@ -249,3 +249,25 @@ def test_browser_shows_the_swept_columns(served, tmp_path):
             shutil.copy(shot, os.environ["NNLAB_SCREENSHOT"])
     finally:
         driver.quit()
+
+
+@pytest.mark.slow
+def test_stopping_board_stops_tensorboard(sweep):
+    """SIGTERM to `nnlab board` ends its TensorBoard as well (no server left behind on the port)."""
+    root, folder, _ = sweep
+    port = board.free_port(0)
+    proc = subprocess.Popen([sys.executable, "-m", "nnlab", "board", str(folder), "--port", str(port)], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = proc.stdout.readline().split(": ", 1)[1].split()[0]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    proc.wait(timeout=30)
+    time.sleep(1)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)

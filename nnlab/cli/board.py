@@ -61,6 +61,12 @@ def main(argv: list[str]) -> int:
     print(f"TensorBoard on {shlex.quote(str(path))}: {url}  (HPARAMS tab: {url}#hparams; Ctrl-C stops it)",
           flush=True)
     proc = subprocess.Popen(tensorboard_command(path, port))
+
+    def forward(signum: int, _frame: object) -> None:  # `kill <board>` or a closed terminal stops TensorBoard too
+        proc.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
     try:
         return proc.wait()
     except KeyboardInterrupt:
