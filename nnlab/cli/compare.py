@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
         return 2
     if args.by:
         console.print(by_table(runs, args.by, metric, args.baseline))
-    elif any(len(g) > 1 for g in seed_groups(runs).values()):
+    elif any(sum(metric in r.metrics for r in g) > 1 for g in seed_groups(runs).values()):
         console.print(seed_groups_table(runs, metric))
     if args.csv:
         write_csv(runs, args.csv, metric)

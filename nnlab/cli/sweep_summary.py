@@ -43,7 +43,7 @@ class SweepSummary(Callback):
         metric = "final/val_acc" if monitor.endswith("acc") or monitor.endswith("loss") else f"final/{monitor}"
         console = make_console()
         print_comparison(runs, metric, f"sweep {sweep}: {len(runs)} jobs", console)
-        if any(len(g) > 1 for g in seed_groups(runs).values()):
+        if any(sum(metric in r.metrics for r in g) > 1 for g in seed_groups(runs).values()):
             console.print(seed_groups_table(runs, metric))
         FAILED[:] = failures_text(runs)
         experiment = config.get("experiment", {}).get("name")
