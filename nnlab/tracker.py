@@ -257,12 +257,14 @@ class Tracker:
 def write_experiment(folder: Path, summary: Any) -> None:
     """The sweep's HPARAMS experiment as the one event file at the sweep root, replacing an earlier version
     (TensorBoard keeps the first experiment it reads, so the folder holds one)."""
+    import time
+
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     old = sorted(folder.glob("events.out.tfevents.*"))
     writer = EventFileWriter(str(folder), filename_suffix=".sweep")
-    writer.add_event(Event(wall_time=__import__("time").time(), summary=summary))
+    writer.add_event(Event(wall_time=time.time(), summary=summary))
     writer.close()
     for path in old:
         path.unlink(missing_ok=True)

@@ -59,6 +59,26 @@ def test_session_group_is_the_folder_without_seed(folder, group):
     assert session_group(folder) == group
 
 
+def test_sweep_start_declares_the_swept_columns(tmp_path):
+    """Before any job ran, the sweep root holds an experiment with the swept keys (command line and the preset's
+    sweeper params) and their values; the seed is left out (seeds are grouped)."""
+    from omegaconf import OmegaConf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nnlab.cli.sweep_summary import SweepSummary
+
+    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)},
+                                      "sweeper": {"params": {"trainer.seed": "0,1,2", "activation": "relu,tanh"}},
+                                      "overrides": {"task": ["init=kaiming_normal,xavier_uniform", "data=xor"]}}})
+    SweepSummary().on_multirun_start(cfg)
+    ea = EventAccumulator(str(tmp_path))
+    ea.Reload()
+    exp = plugin_data_pb2.HParamsPluginData.FromString(
+        ea.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+    assert {i.name: list(i.domain_discrete) for i in exp.hparam_infos} == {
+        "activation": ["relu", "tanh"], "init": ["kaiming_normal", "xavier_uniform"]}
+
+
 def test_board_finds_the_newest_sweep_or_run(tmp_path):
     """`nnlab board` without PATH: the most recently started sweep or single run under outputs/."""
     old = tmp_path / "multirun" / "2026-01-01" / "10-00-00"
