@@ -85,6 +85,19 @@ def level(claim: str, name: str, xs: list[float], low: float = -math.inf, high: 
     return Verdict(claim, f"{name} {_est(xs, fmt)}", decide(e.lo, e.hi, low, high), [e.n], e.mean, (e.lo, e.hi))
 
 
+def ratio_level(claim: str, name: str, ratios: list[float], low: float, high: float) -> Verdict:
+    """Claim: a ratio lies in (low, high), decided on log10 (scale effects multiply, so their noise does):
+    the geometric mean over seeds and its 95% interval."""
+    logs = [math.log10(max(r, 1e-300)) for r in ratios if r >= 0]  # 0: vanished below float range
+    if not logs:
+        return Verdict(claim, f"{name}: no finished run", NOT_MEASURED, [0])
+    e = mean_ci(logs)
+    ci = f" [{10 ** e.lo:.2g}, {10 ** e.hi:.2g}]" if e.n > 1 else ""
+    return Verdict(claim, f"{name} {10 ** e.mean:.2g}{ci} (geometric mean)",
+                   decide(e.lo, e.hi, math.log10(low) if low > 0 else -math.inf, math.log10(high)), [e.n], 10 ** e.mean,
+                   (10 ** e.lo, 10 ** e.hi) if e.n > 1 else (math.nan, math.nan))
+
+
 def contrast(claim: str, a_name: str, a: list[float], b_name: str, b: list[float], margin: float = 0.0,
              fmt: str = ".3f") -> Verdict:
     """Claim: mean(a) - mean(b) > margin, decided on Welch's 95% interval of the difference."""
@@ -151,12 +164,12 @@ def init_depth(runs: list[RunRecord]) -> list[Verdict]:
         return _arm(runs, "final/val_acc", init=init)
 
     return [
-        level("Kaiming keeps the activation scale through 20 ReLU layers (last/first std ratio in 0.2-5)",
-              "ratio", _arm(runs, ratio, init="kaiming_normal"), 0.2, 5, ".2f"),
-        level("small normal(0.01) weights make activations vanish with depth (ratio < 0.001)",
-              "ratio", _arm(runs, ratio, init="normal"), high=1e-3, fmt=".1e"),
-        level("Xavier with its gain matched to ReLU (init.nonlinearity=auto) keeps the scale as well (0.2-5)",
-              "ratio", _arm(runs, ratio, init="xavier_normal"), 0.2, 5, ".2f"),
+        ratio_level("Kaiming keeps the activation scale through 20 ReLU layers (last/first std ratio within "
+                    "a factor 10)", "ratio", _arm(runs, ratio, init="kaiming_normal"), 0.1, 10),
+        ratio_level("small normal(0.01) weights make activations vanish with depth (ratio < 0.001)",
+                    "ratio", _arm(runs, ratio, init="normal"), 0, 1e-3),
+        ratio_level("Xavier with its gain matched to ReLU (init.nonlinearity=auto) keeps the scale as well "
+                    "(within a factor 10)", "ratio", _arm(runs, ratio, init="xavier_normal"), 0.1, 10),
         level("zeros init cannot break symmetry: it does not train (val accuracy < 20%)",
               "val acc", acc("zeros"), high=0.2),
         contrast("the Kaiming-initialized deep net trains: val accuracy over zeros by more than 0.3",

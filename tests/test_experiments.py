@@ -16,7 +16,7 @@ from helpers import SHARED_DATA, nnlab
 SHRUNK = {
     "perceptron_gates": ([], "all"),
     "skip_connections_depth": (["data.limit_train=4000", "trainer.epochs=3"], "all"),
-    "init_depth": (["data.limit_train=4000", "trainer.epochs=2"], "all"),
+    "init_depth": (["data.limit_train=3000", "trainer.epochs=2"], "all"),
     "activations_grid": (["data.limit_train=3000", "trainer.epochs=1",
                           "activation=relu,leaky_relu,sigmoid,mish"], "all"),
     "loss_choice": (["data.limit_train=5000", "trainer.epochs=2"], "all"),
