@@ -1,5 +1,6 @@
-"""`nnlab board [PATH]`: TensorBoard on a sweep or run folder (default: the newest under outputs/), on
-127.0.0.1, its URL printed first. Ctrl-C stops it."""
+"""`nnlab board [PATH]`: TensorBoard on a sweep or run folder (default: the newest under outputs/).
+
+It listens on 127.0.0.1 only and prints its URL first; Ctrl-C (or SIGTERM) stops it."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def tensorboard_command(logdir: Path, port: int) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="nnlab board", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nnlab board", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("path", nargs="?", type=Path, help="a sweep or run folder (default: the newest under "
                         "outputs/)")
     parser.add_argument("--port", type=int, default=6006, help="port on 127.0.0.1 (default 6006, or a free one)")
