@@ -291,3 +291,16 @@ def test_stopping_board_stops_tensorboard(sweep):
     time.sleep(1)
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_hints_quote_paths_for_the_shell(tmp_path, monkeypatch):
+    """A sweep folder with a space and a quote: bash hands `nnlab` the folder as one argument."""
+    from nnlab.cli.sweep_summary import look_hints
+    from nnlab.runs import RunRecord
+
+    folder = tmp_path / "it's a sweep"
+    runs = [RunRecord(folder / f"activation={a}", {"activation": a}) for a in ("relu", "tanh")]
+    for hint in look_hints(folder, runs):
+        line = hint.split(": ", 1)[1].replace("nnlab ", "printf '%s\\n' ", 1)
+        out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout.splitlines()
+        assert out[1] == str(folder)
