@@ -333,7 +333,7 @@ def _log_step(p: Pipeline, tracker: Tracker, model: nn.Module, st: LoopState, st
         raise NonFinite(_diagnose(p, "gradient", clock.log_step + 1, st.global_step))
     now = time.perf_counter()
     tracker.step(st.global_step, st.batch, {
-        "train/loss_step": loss_now, "lr": p.schedule.lr, "grad_norm": float(gn),
+        "train/loss_step": loss_now, "optim/lr": p.schedule.lr, "optim/grad_norm": float(gn),
         "perf/samples_per_s": (acc.seen - clock.log_seen) / max(now - clock.log_time, 1e-9),
     })
     clock.log_time, clock.log_seen, clock.log_step = now, acc.seen, st.global_step

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from nnlab.losses import build_objective, over_exits
 from nnlab.models import build_model
 from nnlab.models.dynamic import exit_curve
 from nnlab.optim import build_optimizer, build_schedule
+from nnlab.pictures import test_pictures
 from nnlab.registry import ConfigError
 from nnlab.seeding import seed_everything
 from nnlab.tracker import Tracker
@@ -138,19 +140,25 @@ def exit_metrics(p: Pipeline, cfg: dict[str, Any], tracker: Tracker) -> dict[str
 
 
 def hparams_of(cfg: dict[str, Any], choices: dict[str, str]) -> dict[str, Any]:
-    """Flat hyperparameters, the same keys in every run: group choices plus every leaf value."""
-    flat: dict[str, Any] = {f"choice/{k}": str(v) for k, v in sorted(choices.items()) if not k.startswith("hydra")}
+    """Flat hyperparameters as a sweep names them: each config group by its choice (`activation`: `relu`),
+    then every leaf value (`optimizer.lr`, `model.hidden`); a group's `name` leaf is its choice already."""
+    groups = {k: str(choices[k] if choices.get(k) is not None else v["name"]) for k, v in sorted(cfg.items())
+              if isinstance(v, dict) and (choices.get(k) is not None or "name" in v) and k != "experiment"}
+    flat: dict[str, Any] = dict(groups)
 
     def walk(prefix: str, node: Any) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
-        elif isinstance(node, bool) or node is None or isinstance(node, (str, list, tuple)):
+        elif node is None or isinstance(node, (str, list, tuple)):
             flat[prefix] = str(node)
         else:
             flat[prefix] = node
 
-    walk("", {k: v for k, v in cfg.items() if k not in ("resume", "experiment")})
+    walk("", {k: v for k, v in cfg.items() if k not in ("resume", "experiment", "logger")})  # logger: not a knob
+    flat.pop("logger", None)
+    for group in groups:
+        flat.pop(f"{group}.name", None)
     flat.pop("data.root", None)
     return flat
 
@@ -167,34 +175,64 @@ def tracker_for(logger: dict[str, Any], run_dir: Path) -> Tracker:
 
 
 def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker | None = None,
-        resume: Path | None = None, epoch_hook: EpochHook | None = None) -> dict[str, float]:
+        resume: Path | None = None, overrides: list[str] | None = None, sweep: bool = False,
+        epoch_hook: EpochHook | None = None) -> dict[str, float]:
     """Build, train, test; write metrics.json and hparams. Returns the final metrics.
 
-    Without a `tracker`, one is made from `cfg["logger"]` and closed at the end, with the process group.
-    `epoch_hook(epoch, metrics)` runs after every epoch (a search's trial reports there; it may raise Pruned)."""
+    `overrides`: the command line's, for the TEXT tab; `sweep`: a sweep job, whose HPARAMS columns the sweep
+    declares and whose seeds share a session group; `epoch_hook(epoch, metrics)` runs after every epoch (a
+    search's trial reports there; it may raise Pruned). Without a `tracker`, one is made from `cfg["logger"]`
+    and closed at the end, with the process group."""
+    job = Job(choices, overrides or [], sweep, epoch_hook)
     if tracker is not None:
-        return _run(cfg, run_dir, choices, tracker, resume, epoch_hook)
+        return _run(cfg, run_dir, job, tracker, resume)
     tracker = tracker_for(cfg["logger"], run_dir)
     try:
-        return _run(cfg, run_dir, choices, tracker, resume, epoch_hook)
+        return _run(cfg, run_dir, job, tracker, resume)
     finally:
         tracker.close()
         teardown()
 
 
-def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
-         resume: Path | None, epoch_hook: EpochHook | None = None) -> dict[str, float]:
+@dataclass
+class Job:
+    """What the job is beside its config: group choices, command-line overrides, sweep or not, search hook."""
+
+    choices: dict[str, str]
+    overrides: list[str]
+    sweep: bool
+    epoch_hook: EpochHook | None = None
+
+
+def open_session(cfg: dict[str, Any], run_dir: Path, job: Job, tracker: Tracker) -> None:
+    """The run's HPARAMS session, its command line and resolved config (TEXT tab)."""
+    import shlex
+
+    import yaml
+
+    from nnlab.hparams import session_group
+
+    monitor = "final/best_" + cfg["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
+    command = " ".join(["nnlab", "train", *(shlex.quote(o) for o in job.overrides)])
+    tracker.session(hparams_of(cfg, job.choices), group=session_group(run_dir.name) if job.sweep else "",
+                    final_tags=["final/test_acc", "final/test_loss", "final/epochs", "final/train_seconds", monitor],
+                    config_text=yaml.safe_dump(cfg, sort_keys=False), command=command, own_experiment=not job.sweep)
+
+
+def _run(cfg: dict[str, Any], run_dir: Path, job: Job, tracker: Tracker, resume: Path | None) -> dict[str, float]:
     state = load_checkpoint(resume) if resume else None
     if state is not None:
         cfg = state["config"]  # the run continues with the config it started with
     p = build(cfg, run_dir, tracker)
-    p.epoch_hook = None if p.ranks.active else epoch_hook  # DDP ranks would have to agree on a prune: not yet
+    p.epoch_hook = None if p.ranks.active else job.epoch_hook  # DDP ranks would have to agree on a prune: not yet
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
                         "threads": torch.get_num_threads(),
                         "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",
                         "train/val/test": f"{len(p.data.train)}/{len(p.data.val)}/{len(p.data.test)}"})
     if p.precision.note:
         tracker.warn(p.precision.note)
+    if state is None and p.ranks.is_main:
+        open_session(cfg, run_dir, job, tracker)
     if state is not None:
         tracker.info(f"resuming from {resume} (epoch {state['loop']['epoch']}, "
                      f"step {state['loop']['global_step']})")
@@ -208,7 +246,7 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
         try:
             st = fit(p, tracker, state)
         except Pruned as e:
-            tracker.pruned(e.epoch, str(e), hparams_of(cfg, choices))
+            tracker.pruned(e.epoch, str(e), hparams_of(cfg, job.choices))
             raise
     if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
@@ -232,7 +270,8 @@ def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: T
         metrics["trial/pruned"] = 0.0
     if not p.ranks.is_main:
         return metrics  # rank 0 alone writes metrics.json and the hparams
-    tracker.hparams(hparams_of(cfg, choices), metrics)
+    tracker.final(metrics)
+    test_pictures(p, tracker)
     tracker.summary(metrics, run_verdicts(cfg, metrics),
                     {"run_dir": str(run_dir), "wall_seconds": time.perf_counter() - t0})
     return metrics

@@ -25,6 +25,7 @@ class RunRecord:
     error: str | None = None
     pruned: str | None = None
     interrupted: str | None = None
+    hparams: dict[str, object] = field(default_factory=dict)  # hparams.json: the run's flat hyperparameters
 
     @property
     def status(self) -> str:
@@ -44,11 +45,20 @@ def read_run(run_dir: Path) -> RunRecord:
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     return RunRecord(run_dir, overrides, metrics, _text(run_dir / "error.txt"), _text(run_dir / "pruned.txt"),
-                     _text(run_dir / "interrupted.txt"))
+                     _text(run_dir / "interrupted.txt"), read_hparams(run_dir))
 
 
 def _text(path: Path) -> str | None:
     return path.read_text().strip() if path.is_file() else None
+
+
+def read_hparams(run_dir: Path) -> dict[str, object]:
+    """The run's flat hyperparameters (hparams.json, written when it started); {} if absent or unreadable."""
+    try:
+        data = json.loads((run_dir / "hparams.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def find_runs(paths: list[Path]) -> list[RunRecord]:
@@ -80,3 +90,26 @@ def ranked(runs: list[RunRecord], metric: str) -> list[RunRecord]:
     """Best first on `metric`; pruned, failed and incomplete runs (no final metrics) last."""
     sign = -1 if higher_is_better(metric) else 1
     return sorted(runs, key=lambda r: (metric not in r.metrics, sign * r.metrics.get(metric, 0.0)))
+
+
+SEED_KEY = "trainer.seed"
+
+
+def seed_groups(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Runs that differ only by `trainer.seed`, by a label of their other swept values (`activation=relu`);
+    in the order first seen."""
+    keys = [k for k in swept_keys(runs) if k != SEED_KEY] if len(runs) > 1 else []
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        others = {k: v for k, v in r.overrides.items() if k != SEED_KEY}
+        label = ",".join(f"{k}={others.get(k, '-')}" for k in keys) or "all runs"
+        groups.setdefault(label, []).append(r)
+    return groups
+
+
+def by_value(runs: list[RunRecord], key: str) -> dict[str, list[RunRecord]]:
+    """Runs by their value of `key` (`-` where a run does not set it), in sorted order of the values."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.overrides.get(key, "-"), []).append(r)
+    return dict(sorted(groups.items()))

@@ -48,6 +48,38 @@ def metrics_table(metrics: Mapping[str, float], title: str) -> Table:
     return table
 
 
+# TensorBoard tags of the learning curves, PyTorch's own convention (`Loss/train`, `Accuracy/val`, as in the
+# torch.utils.tensorboard tutorial): capitalized groups sort before every lowercase one, so the curves lead
+# the Time Series and Scalars tabs; the loop's own names (`val/loss`: early stopping's monitor) stay.
+TAGS = {"train/loss": "Loss/train", "val/loss": "Loss/val", "train/acc": "Accuracy/train", "val/acc": "Accuracy/val",
+        "train/loss_step": "Loss/train_step"}
+
+# Custom Scalars tab: train and val on one chart, then the optimizer's step scalars (regexes over tags)
+LAYOUT = {
+    "learning curves": {"loss (train, val)": ["Multiline", [r"^Loss/train$", r"^Loss/val$"]],
+                        "accuracy (train, val)": ["Multiline", [r"^Accuracy/train$", r"^Accuracy/val$"]]},
+    "optimization": {"learning rate": ["Multiline", [r"^optim/lr$"]],
+                     "gradient norm": ["Multiline", [r"^optim/grad_norm$"]],
+                     "loss per logged step": ["Multiline", [r"^Loss/train_step$"]]},
+}
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def markdown_table(metrics: Mapping[str, float]) -> str:
+    """final/<split>_<metric> as a markdown split x metric table (TEXT tab), then the other final numbers."""
+    names = sorted(k.removeprefix("final/test_") for k in metrics if k.startswith("final/test_"))
+    rows = ["| split | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for split in ("train", "val", "test"):
+        rows.append(f"| {split} | " + " | ".join(f"{metrics.get(f'final/{split}_{n}', float('nan')):.4f}"
+                                                 for n in names) + " |")
+    split_keys = {f"final/{s}_{n}" for s in ("train", "val", "test") for n in names}
+    rest = [f"- {k.removeprefix('final/')}: {v:.4g}" for k, v in metrics.items() if k not in split_keys]
+    return "\n".join(rows) + "\n\n" + "\n".join(rest)
+
+
 class Tracker:
     """Progress bars, epoch lines, TensorBoard scalars/histograms/hparams, metrics.json."""
 
@@ -64,7 +96,8 @@ class Tracker:
             console=self.console, disable=not (progress and self.console.is_terminal), transient=True,
         )
         self._epoch_task = self._step_task = None
-        self.epochs = 0
+        self.epochs = self.global_step = 0
+        self._session_open = False
 
     @property
     def writer(self) -> Any:
@@ -99,7 +132,7 @@ class Tracker:
             self.progress.update(self._step_task, completed=steps_in_epoch, info=info)
         if self.writer is not None:
             for tag, value in scalars.items():
-                self.writer.add_scalar(tag, value, global_step)
+                self.writer.add_scalar(TAGS.get(tag, tag), value, global_step)
 
     def end_epoch(self, epoch: int, global_step: int, metrics: Mapping[str, float]) -> None:
         m = metrics
@@ -108,17 +141,18 @@ class Tracker:
         if self._epoch_task is not None:
             self.progress.update(self._epoch_task, completed=epoch,
                                  info=f"val/acc {metrics.get('val/acc', float('nan')):.4f}")
-        if self.writer is not None:
+        self.global_step = global_step
+        if self.writer is not None:  # at the step where the epoch ended: one x axis with the step scalars
             for tag, value in metrics.items():
-                self.writer.add_scalar(tag, value, global_step)
-            self.writer.add_scalar("epoch", epoch, global_step)
+                if tag != "lr":  # the learning rate is a step scalar (optim/lr); one tag, one cadence
+                    self.writer.add_scalar(TAGS.get(tag, tag), value, global_step)
 
     def histograms(self, epoch: int, named: Mapping[str, Any]) -> None:
         """Weight/gradient (or activation) histograms every `histogram_every_n_epochs` epochs."""
         if self.writer is None or not self.histogram_every or epoch % self.histogram_every:
             return
         for tag, values in named.items():
-            self.writer.add_histogram(tag, values, epoch)
+            self.writer.add_histogram(tag, values, self.global_step)
 
     def activations(self, epoch: int, global_step: int, outputs: list[tuple[str, Any]]) -> None:
         """Forward-hook statistics per activation layer: output histogram and dead-unit fraction."""
@@ -127,7 +161,7 @@ class Tracker:
         if self.writer is None:
             return
         for name, out in outputs:
-            self.writer.add_histogram(f"activations/{name}", out, epoch)
+            self.writer.add_histogram(f"activations/{name}", out, global_step)
             self.writer.add_scalar(f"dead_fraction/{name}", dead_fraction(out), global_step)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
@@ -138,18 +172,62 @@ class Tracker:
         self.progress.stop()
 
     # -- results ------------------------------------------------------------------------
-    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-        """HPARAMS into this run's own event file (SummaryWriter.add_hparams would nest a new run)."""
+    def session(self, hparams: Mapping[str, Any], *, group: str, final_tags: list[str], config_text: str,
+                command: str, own_experiment: bool) -> None:
+        """At the start of a run: its HPARAMS session (grouped by `group`), hparams.json (read back by the sweep's
+        experiment summary), the custom-scalars layout, and the config and command in the TEXT tab.
+
+        `own_experiment`: a run on its own declares its own columns; a sweep job leaves that to the sweep."""
+        import time
+
+        from nnlab import hparams as hp
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "hparams.json").write_text(json.dumps(dict(hparams), indent=2, default=str) + "\n")
         if self.writer is None:
             return
-        from torch.utils.tensorboard.summary import hparams as hparams_summary
-
-        exp, ssi, sei = hparams_summary(dict(hparams), dict(metrics))
         fw = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
-            fw.add_summary(summary)
-        for tag, value in metrics.items():
-            self.writer.add_scalar(tag, value)
+        if own_experiment:
+            fw.add_summary(hp.experiment([hparams], [], final_tags, time_created=time.time()))
+        fw.add_summary(hp.session_start(hparams, group, time.time()))
+        self._session_open = True
+        self.writer.add_custom_scalars(LAYOUT)
+        self.writer.add_text("run/command", f"reproduce this run:\n\n    {command}", 0)
+        self.writer.add_text("run/config", "resolved config:\n\n" + _indent(config_text), 0)
+
+    def final(self, metrics: Mapping[str, float], ok: bool = True) -> None:
+        """The run's final numbers: HPARAMS metrics (scalars at the last step), a TEXT table, the session's end."""
+        import time
+
+        from nnlab import hparams as hp
+
+        if self.writer is None:
+            return
+        for tag, value in hp.final_scalars(metrics).items():
+            self.writer.add_scalar(tag, value, self.global_step)
+        self.writer.add_text("run/summary", markdown_table(metrics), self.global_step)
+        self.writer._get_file_writer().add_summary(hp.session_end(ok, time.time()))
+        self._session_open = False
+
+    def picture(self, tag: str, image: Any, markdown: str) -> None:
+        """One (3, H, W) image at the last step, with its numbers as a TEXT table (confusion matrix)."""
+        if self.writer is not None:
+            self.writer.add_image(tag, image, self.global_step)
+            self.writer.add_text(tag, markdown, self.global_step)
+
+    def images(self, tag: str, images: Any, labels: list[str]) -> None:
+        """A grid of images (N, C, H, W in [0, 1]) at the last step, their labels in the TEXT tab."""
+        if self.writer is not None and len(images):
+            from torchvision.utils import make_grid
+
+            self.writer.add_image(tag, make_grid(images, nrow=8, padding=2, pad_value=1.0), self.global_step)
+            self.writer.add_text(tag, "row by row, true → predicted: " + ", ".join(labels), self.global_step)
+
+    def embedding(self, vectors: Any, labels: list[str], images: Any, tag: str) -> None:
+        """Vectors in the PROJECTOR tab, with labels and thumbnails."""
+        if self.writer is not None:
+            self.writer.add_embedding(vectors, metadata=labels, label_img=images, global_step=self.global_step,
+                                      tag=tag)
 
     def pruned(self, epoch: int, message: str, hparams: Mapping[str, Any]) -> None:
         """A search pruned this run after `epoch`: `trial/pruned` 1 (scalar and HParams metric), the reason as
@@ -175,6 +253,27 @@ class Tracker:
 
     def close(self) -> None:
         self.progress.stop()
+        if self._session_open:  # the run stopped before its end: its HPARAMS row says so
+            from nnlab import hparams as hp
+
+            self._writer._get_file_writer().add_summary(hp.session_end(False))
+            self._session_open = False
         if self._writer is not None:
             self._writer.flush()
             self._writer.close()
+
+
+def write_experiment(folder: Path, summary: Any) -> None:
+    """The sweep's HPARAMS experiment as the one event file at the sweep root, replacing an earlier version
+    (TensorBoard keeps the first experiment it reads, so the folder holds one)."""
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    old = sorted(folder.glob("events.out.tfevents.*"))
+    writer = EventFileWriter(str(folder), filename_suffix=".sweep")
+    writer.add_event(Event(wall_time=time.time(), summary=summary))
+    writer.close()
+    for path in old:
+        path.unlink(missing_ok=True)

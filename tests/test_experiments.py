@@ -1,4 +1,5 @@
-"""Each chapter experiment, shrunk to seconds, reproduces the direction of its claims (verdict.json)."""
+"""Each chapter experiment, shrunk to seconds, reproduces the direction of its claims (verdict.json), each
+claim decided on 3 seeds per arm (the presets' default) with its effect, 95% interval and n."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from helpers import SHARED_DATA, nnlab
 SHRUNK = {
     "perceptron_gates": ([], "all"),
     "skip_connections_depth": (["data.limit_train=4000", "trainer.epochs=3"], "all"),
-    "init_depth": (["data.limit_train=4000", "trainer.epochs=2"], "all"),
+    "init_depth": (["data.limit_train=3000", "trainer.epochs=2"], "all"),
     "activations_grid": (["data.limit_train=3000", "trainer.epochs=1",
                           "activation=relu,leaky_relu,sigmoid,mish"], "all"),
     "loss_choice": (["data.limit_train=5000", "trainer.epochs=2"], "all"),
@@ -49,7 +50,8 @@ def test_experiment_reproduces_its_claims(tmp_path, name):
     [verdict_file] = list(tmp_path.glob("outputs/multirun/*/*/verdict.json"))
     verdicts = json.loads(verdict_file.read_text())
     assert f"experiment {name}: the chapter's claims, measured" in r.stdout
-    failing = [v for v in verdicts if not v["holds"]]
+    failing = [v for v in verdicts if v["outcome"] != "holds"]
     assert not failing, failing
+    assert all(v["n"] == [] or min(v["n"]) >= 3 for v in verdicts), verdicts  # exact checks have no n
 
 

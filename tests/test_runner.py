@@ -60,11 +60,18 @@ def test_run_folder_contents_and_tensorboard_tags(cfg_for, tmp_path, fake_mnist)
     ea = EventAccumulator(str(tmp_path), size_guidance={"histograms": 0, "scalars": 0})
     ea.Reload()
     scalars = set(ea.Tags()["scalars"])
-    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "grad_norm", "perf/samples_per_s",
-            "train/loss_step", "final/test_acc"} <= scalars
-    assert len(ea.Scalars("val/acc")) == 2
+    assert {"Loss/train", "Accuracy/train", "Loss/val", "Accuracy/val", "optim/lr", "optim/grad_norm",
+            "perf/samples_per_s", "Loss/train_step", "final/test_acc"} <= scalars
+    assert not {"lr", "epoch", "final/train_acc"} & scalars  # one tag per cadence; no one-dot charts of every split
+    assert min(scalars) in ("Accuracy/train", "Accuracy/val")  # the learning curves sort first (capitalized)
+    assert len(ea.Scalars("Accuracy/val")) == 2
     hists = set(ea.Tags()["histograms"])
     assert "weights/hidden.0.0.weight" in hists and "grads/out.weight" in hists
+    # one x axis: epoch scalars and histograms at the global step where the epoch ended
+    epoch_steps = [e.step for e in ea.Scalars("Accuracy/val")]
+    assert [e.step for e in ea.Histograms("weights/hidden.0.0.weight")] == epoch_steps
+    assert epoch_steps[-1] == ea.Scalars("Loss/train_step")[-1].step
+    assert [e.step for e in ea.Scalars("final/test_acc")] == [epoch_steps[-1]]
 
 
 @pytest.mark.parametrize(("regularizer", "final"), [("none", "last.pt"), ("early_stopping", "best.pt")])
@@ -91,8 +98,12 @@ def test_hparams_are_in_the_runs_own_event_file(cfg_for, tmp_path):
 
     start = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
     hp = start.session_start_info.hparams
-    assert hp["activation.name"].string_value == "relu" and hp["optimizer.lr"].number_value == 0.001
-    assert hp["choice/model"].string_value == "mlp"
+    assert hp["activation"].string_value == "relu" and hp["optimizer.lr"].number_value == 0.001
+    assert hp["model"].string_value == "mlp" and "model.name" not in hp
+    assert start.session_start_info.group_name == ""  # a run on its own: its own row
+    exp = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+    assert [m.name.tag for m in exp.metric_infos][:2] == ["Accuracy/val", "Loss/val"]
+    assert json.loads((tmp_path / "hparams.json").read_text())["activation"] == "relu"
 
 
 def test_same_seed_same_metrics(cfg_for, tmp_path, fake_mnist):

@@ -16,16 +16,19 @@ commands:
   list [group]          the choices of every config group (or of one); --config-dir DIR adds yours
   doctor [overrides]    the chapter's debugging protocol on the configured pipeline
   bench activations     time and memory of every activation, ratios against ReLU
-  compare PATH...       the runs under PATH side by side (--metric, --by, --csv, --plot)
+  compare PATH...       the runs under PATH side by side, seeds pooled with 95% CIs
+                        (--metric, --by KEY --baseline VALUE, --csv, --plot)
+  board [PATH]          TensorBoard on the newest sweep or run (or PATH), on 127.0.0.1
   resume SWEEP          finish an interrupted sweep in its folder (--rerun-failed: failed jobs too)
 
 examples:
   nnlab train model=mlp activation=mish init=kaiming_normal optimizer=adamw
   nnlab train -m activation=relu,mish init=kaiming_normal,xavier_uniform data=xor
+  nnlab train -m data=xor activation=relu,tanh seeds=3
   nnlab list activation
 """
 
-COMMANDS = ("train", "resume", "validate", "list", "doctor", "compare", "bench")
+COMMANDS = ("train", "resume", "validate", "list", "doctor", "compare", "board", "bench")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +69,10 @@ def _dispatch(args: list[str]) -> None:
         from nnlab.cli.compare import main as compare_main
 
         sys.exit(compare_main(rest))
+    elif command == "board":
+        from nnlab.cli.board import main as board_main
+
+        sys.exit(board_main(rest))
     elif command == "bench":
         from nnlab.cli.bench import main as bench_main
 

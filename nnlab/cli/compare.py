@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nnlab.runs import RunRecord, find_runs, higher_is_better, metric_key, ranked, swept_keys
+from nnlab.cli.compare_stats import by_table, seed_groups_table
+from nnlab.runs import RunRecord, by_value, find_runs, metric_key, ranked, seed_groups, swept_keys
 from nnlab.tracker import make_console
 
 COLUMNS = {"final/val_acc": ("val acc", ".4f"), "final/test_acc": ("test acc", ".4f"),
@@ -37,22 +37,6 @@ def runs_table(runs: list[RunRecord], metric: str, title: str) -> Table:
     for r in ranked(runs, metric):
         cells = [format(r.metrics[c], fmt) if c in r.metrics else "-" for c, (_, fmt) in COLUMNS.items()]
         table.add_row(*(r.overrides.get(k, "-") for k in keys), *cells, STATUS_STYLE.get(r.status, r.status))
-    return table
-
-
-def grouped_table(runs: list[RunRecord], by: str, metric: str) -> Table:
-    """Mean ± std of `metric` per value of `by`, over every other variation (e.g. seeds)."""
-    groups: dict[str, list[float]] = {}
-    for r in runs:
-        if metric in r.metrics:
-            groups.setdefault(r.overrides.get(by, "-"), []).append(r.metrics[metric])
-    table = Table(title=f"{metric} by {by}")
-    for col in (by, "runs", "mean", "std"):
-        table.add_column(col, justify="left" if col == by else "right")
-    order = sorted(groups.items(), key=lambda kv: statistics.mean(kv[1]), reverse=higher_is_better(metric))
-    for value, xs in order:
-        std = statistics.stdev(xs) if len(xs) > 1 else 0.0
-        table.add_row(value, str(len(xs)), f"{statistics.mean(xs):.4f}", f"± {std:.4f}")
     return table
 
 
@@ -85,11 +69,25 @@ def print_comparison(runs: list[RunRecord], metric: str, title: str, console: Co
                 console.print(f"  [{style}]{escape(line)}", soft_wrap=True, highlight=False)
 
 
+def baseline_problem(runs: list[RunRecord], by: str | None, baseline: str | None) -> str | None:
+    """--baseline needs --by and one of the values the runs have for it."""
+    if baseline is None:
+        return None
+    if not by:
+        return "--baseline needs --by KEY: the key whose values are compared with the baseline value"
+    values = sorted({r.overrides.get(by, "-") for r in runs})
+    if baseline not in values:
+        return f"--baseline {baseline!r}: no run has {by}={baseline}; the runs have {by} = {', '.join(values)}"
+    return None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nnlab compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders")
     parser.add_argument("--metric", default="val_acc", help="rank by this final metric (default: val_acc)")
-    parser.add_argument("--by", help="group by this override key: mean ± std over the other variations")
+    parser.add_argument("--by", help="group by this override key: n, mean, std, 95%% CI over the other variations")
+    parser.add_argument("--baseline", metavar="VALUE", help="with --by: each value against this one: difference, "
+                        "95%% CI and p-value (Welch), Holm-corrected")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
     parser.add_argument("--plot", type=Path, help="write a PNG of the learning curves")
     args = parser.parse_args(argv)
@@ -105,15 +103,21 @@ def main(argv: list[str]) -> int:
         return 2
     metric = metric_key(args.metric)
     print_comparison(runs, metric, f"{len(runs)} runs, best {metric} first", console)
+    problem = baseline_problem(runs, args.by, args.baseline)
+    if problem:
+        console.print(f"[red]{problem}", soft_wrap=True)
+        return 2
     if args.by:
-        console.print(grouped_table(runs, args.by, metric))
+        console.print(by_table(runs, args.by, metric, args.baseline))
+    elif any(sum(metric in r.metrics for r in g) > 1 for g in seed_groups(runs).values()):
+        console.print(seed_groups_table(runs, metric))
     if args.csv:
         write_csv(runs, args.csv, metric)
         console.print(f"wrote {args.csv}")
     if args.plot:
-        from nnlab.curves import plot_curves
+        from nnlab.curves import plot_groups
 
-        plot_curves(runs, swept_keys(runs), args.plot)
+        plot_groups(by_value(runs, args.by) if args.by else seed_groups(runs), args.plot, args.by)
         console.print(f"wrote {args.plot}")
     return 0
 

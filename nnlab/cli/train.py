@@ -35,7 +35,7 @@ def main(args: list[str]) -> None:
     """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too)."""
     _drop_train_from_completion_line()
     args = _resuming_a_sweep(args)
-    sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
+    sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(expand_seeds(args)))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED, INTERRUPTED
 
@@ -75,7 +75,7 @@ def train(cfg: DictConfig) -> float | str | None:
         monitor = plain["regularizer"]["early_stopping"]["monitor"]
         hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
         metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=_resume_point(plain, run_dir, multirun),
-                      epoch_hook=hook)
+                      overrides=list(hc.overrides.task), sweep=multirun, epoch_hook=hook)
     except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
         return PRUNED
     except ConfigError as e:
@@ -225,6 +225,26 @@ def name_jobs_by_swept_keys(args: list[str]) -> list[str]:
     keys = ",".join(dict.fromkeys([*base, *constant]))
     at = args.index(overrides[0]) if overrides else len(args)  # beside the others: argparse wants them together
     return [*args[:at], f"hydra.job.config.override_dirname.exclude_keys=[{keys}]", *args[at:]]
+
+
+def expand_seeds(args: list[str]) -> list[str]:
+    """`seeds=N`: every configuration with N seeds, as a sweep (`-m ... trainer.seed=0,1,...,N-1`); the job
+    folders keep their names by the swept keys, `,seed=K` appended."""
+    given = [a for a in args if a.startswith("seeds=")]
+    if not given:
+        return args
+    value = given[-1].split("=", 1)[1]
+    rest = [a for a in args if not a.startswith("seeds=")]
+    problem = None
+    if not value.isdigit() or int(value) < 1:
+        problem = f"seeds={value}: the number of seeds per configuration, an integer ≥ 1 (e.g. seeds=5)"
+    elif any(a.split("=", 1)[0].lstrip("+~") == "trainer.seed" for a in rest if "=" in a):
+        problem = "seeds=N and trainer.seed=... both given: seeds=N runs trainer.seed=0..N-1; keep one of them"
+    if problem:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    seeds = f"trainer.seed={','.join(str(i) for i in range(int(value)))}"
+    return [*rest, seeds] if {"-m", "--multirun"} & set(rest) else ["-m", *rest, seeds]
 
 
 def sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
