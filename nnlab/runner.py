@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from nnlab.activations import activation_factory
-from nnlab.checkpoint import load_checkpoint
+from nnlab.checkpoint import check_fits, load_checkpoint, load_training_state
 from nnlab.data import build_data
 from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
@@ -129,10 +129,10 @@ def run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tr
 
 def _run(cfg: dict[str, Any], run_dir: Path, choices: dict[str, str], tracker: Tracker,
          resume: Path | None) -> dict[str, float]:
-    state = load_checkpoint(resume) if resume else None
-    if state is not None:
-        cfg = state["config"]  # the run continues with the config it started with
+    state = load_training_state(resume) if resume else None  # cfg: the checkpoint's (see config/resume.py)
     p = build(cfg, run_dir)
+    if state is not None:
+        check_fits(state, p.model, p.optimizer, resume)
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
                         "threads": torch.get_num_threads(),
                         "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",

@@ -41,6 +41,8 @@ def _dispatch(args: list[str]) -> None:
         return
     command, rest = args[0], args[1:]
     if command in ("-sc", "--shell-completion") or command.startswith("--shell-completion="):
+        if _complete_command():
+            return
         from nnlab.cli import train
 
         train.main(args)  # the installed completion script calls `nnlab -sc query=bash`
@@ -72,3 +74,28 @@ def _dispatch(args: list[str]) -> None:
         print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
+
+
+def _complete_command() -> bool:
+    """Shell completion of the command word itself (`nnlab tr<TAB>` -> train), or of a command other than
+    train (which has no Hydra overrides to offer); False when Hydra should complete `nnlab train ...`."""
+    import os
+
+    line = os.environ.get("COMP_LINE")
+    if line is None:
+        return False
+    words = line.split()
+    if line.endswith(" "):
+        words.append("")
+    if len(words) <= 2:  # `nnlab <partial command>`
+        print(" ".join(c for c in COMMANDS if c.startswith(words[1] if len(words) > 1 else "")))
+        return True
+    if words[1] == "list" and len(words) == 3:
+        from nnlab.cli.listing import groups
+
+        print(" ".join(g for g in groups() if g.startswith(words[2])))
+        return True
+    if words[1] != "train":
+        print("")
+        return True
+    return False

@@ -19,24 +19,34 @@ from rich.console import Console
 from rich.markup import escape
 
 from nnlab import _speedups
-from nnlab.config.folders import register
+from nnlab.cli import failures
+from nnlab.cli.failures import EXIT_FAILED, EXIT_INTERRUPTED, resume_hint
+from nnlab.config.folders import forget_unused_claims, register
 from nnlab.config.paths import config_dir
+from nnlab.config.resume import merge_resume
 from nnlab.config.validate import validate
+from nnlab.distributed import env_rank
 from nnlab.registry import ConfigError
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 2, 3, 130
 log = logging.getLogger("nnlab")
 register()  # the resolvers train.yaml uses, before Hydra composes
 
 
 def main(args: list[str]) -> None:
-    """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too)."""
+    """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too).
+
+    Every failure a user can cause ends here as one paragraph and its exit code (see `failures`)."""
     _drop_train_from_completion_line()
-    sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED
 
-    train()
+    try:
+        args = preflight(args)
+        sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
+        with failures.hydra_raises():
+            train()
+    except (Exception, KeyboardInterrupt) as e:
+        _exit_for(e)
     if FAILED:  # a sweep whose other jobs finished still reports failure
         sys.exit(EXIT_FAILED)
 
@@ -44,36 +54,73 @@ def main(args: list[str]) -> None:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def train(cfg: DictConfig) -> float | None:
     """One job. Returns the monitored validation metric (for sweepers); exits with a code in a single run."""
-    from nnlab.loop import Interrupted, NonFinite
+    from nnlab.loop import Interrupted
     from nnlab.runner import run
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
         validate(plain)
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
-        resume = run_dir / "checkpoints" / "last.pt" if plain.get("resume") else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=resume)
-    except ConfigError as e:
-        return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
-    except NonFinite as e:
-        return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
+        resume = None
+        if plain.get("resume"):
+            plain, resume = resumed_config(plain, run_dir, list(hc.overrides.task))
+        choices = {k: plain[k]["name"] if isinstance(plain.get(k), dict) and "name" in plain[k] else v
+                    for k, v in hc.runtime.choices.items()}  # a resumed run's own choices, not the defaults
+        metrics = run(plain, run_dir, choices, resume=resume)
     except Interrupted as e:
-        shown = run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir
-        console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n"
-                      f"  nnlab train resume={shown}", soft_wrap=True)
+        if env_rank() == 0:  # one hint, not one per DDP process
+            _console().print(
+                f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {escape(resume_hint(run_dir))}",
+                soft_wrap=True, highlight=False)
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as e:
+    except (Exception, KeyboardInterrupt) as e:
         if not multirun:
-            raise
-        log.exception("job failed")  # full traceback in the job's train.log
-        return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
+            _exit_for(e)  # here, not in main(): Hydra would add its own "Error executing job" line
+        if isinstance(e, KeyboardInterrupt):
+            raise  # Ctrl-C stops the whole sweep
+        code, title, message = failures.classify(e)
+        if code is None:
+            log.exception("job failed")  # full traceback in the job's train.log
+            title, message = "job failed", f"{type(e).__name__}: {e}"
+        _console().print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
+        (run_dir / "error.txt").write_text(f"{title}: {message}\n")  # the other jobs go on
+        return None
     monitor = plain["regularizer"]["early_stopping"]["monitor"].replace("/", "_")
     return metrics.get(f"final/best_{monitor}")
+
+
+def _exit_for(e: BaseException) -> None:
+    """One paragraph and the exit code for a known failure; a traceback (re-raised) for anything else."""
+    code, title, message = failures.classify(e)
+    if code is None:
+        raise e
+    forget_unused_claims()
+    _console().print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    sys.exit(code)
+
+
+def _console() -> Console:
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def resumed_config(composed: dict, run_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
+    """The checkpoint's config with the overrides that may change on resume applied (ConfigError for others),
+    and the checkpoint, which must belong to `run_dir`."""
+    from nnlab.checkpoint import load_checkpoint, run_identity
+
+    path = run_dir / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    saved_id, folder_id = state.get("run_id"), run_identity(run_dir, create=False)
+    if saved_id is not None and saved_id != folder_id:
+        mine = f"this folder's is {folder_id}" if folder_id else "this folder has none"
+        raise ConfigError(f"{path} was written by another run (its run id is {saved_id}; {mine}): it was copied "
+                          f"here, and resuming would continue another run's configuration in {run_dir}. Resume "
+                          "the run it came from, or start a new one")
+    return merge_resume(state["config"], composed, overrides, state["loop"]["epoch"]), path
 
 
 def parallel_threads(launcher: DictConfig) -> int:
@@ -84,15 +131,6 @@ def parallel_threads(launcher: DictConfig) -> int:
     cores = os.cpu_count() or 1
     parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
     return max(1, cores // parallel)
-
-
-def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
-    """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
-    console.print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    if multirun:
-        (run_dir / "error.txt").write_text(f"{title}: {message}\n")
-        return None
-    sys.exit(code)
 
 
 # -- argv ----------------------------------------------------------------------------------------------------
@@ -142,4 +180,35 @@ def sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
             preset = yaml.safe_load(path.read_text()) if path.is_file() else {}
             if (preset or {}).get("hydra", {}).get("sweeper", {}).get("params"):
                 return ["-m", *args]
+    return args
+
+
+INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def preflight(args: list[str]) -> list[str]:
+    """Checks of the command line itself, before Hydra composes anything or claims a folder: every override
+    parses, and hydra.run.dir / hydra.sweep.dir never name a folder that already holds files."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    if args and args[-1] in ("--info", "-i") or any(  # `--info data=xor`: --info as usual, then the overrides
+            a in ("--info", "-i") and b not in INFO_CHOICES for a, b in zip(args, args[1:])):
+        at = max(i for i, a in enumerate(args) if a in ("--info", "-i"))
+        args = [*args[:at + 1], "all", *args[at + 1:]]
+    parser = OverridesParser.create()
+    for a in (a for a in args if "=" in a and not a.startswith("-")):
+        try:
+            (o,) = parser.parse_overrides([a])
+        except OverrideParseException as e:
+            raise ConfigError(f"cannot read the override {a!r}: {str(e).splitlines()[0]}. A value holding "
+                              "= , [ ] { } ( ) quotes or spaces must be quoted for Hydra, e.g. "
+                              "'resume=\"outputs/a=b,c=d\"' (the whole word in single quotes for the shell)") from None
+        if o.get_key_element() in ("hydra.run.dir", "hydra.sweep.dir") and not o.is_sweep_override():
+            folder = Path(str(o.value()))
+            if folder.is_dir() and any(folder.iterdir()):
+                raise ConfigError(f"{a}: {folder} already holds files (a run?) and nnlab never writes over a run. "
+                                  f"To continue that run: {resume_hint(folder)}; for a new run, name a new or "
+                                  f"empty folder, or leave {o.get_key_element()} out (each run gets a fresh "
+                                  "dated folder)")
     return args
