@@ -17,8 +17,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nnlab.runs import (RunRecord, find_runs, folder_names, higher_is_better, metric_key, metric_names, ranked,
-                        resolve_key, swept_keys)
+from nnlab.runs import (
+    RunRecord,
+    find_runs,
+    folder_names,
+    higher_is_better,
+    metric_key,
+    metric_names,
+    ranked,
+    resolve_key,
+    swept_keys,
+)
 from nnlab.tracker import make_console
 
 COLUMNS = {"final/val_acc": ("val acc", ".4f"), "final/test_acc": ("test acc", ".4f"),
