@@ -31,8 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     from nnlab import _speedups
 
     args = sys.argv[1:] if argv is None else list(argv)
-    with _speedups.process(args, whole_process=argv is None):
-        _dispatch(args)
+    try:
+        with _speedups.process(args, whole_process=argv is None):
+            _dispatch(args)
+    except KeyboardInterrupt:  # Ctrl-C while a command starts (imports) or outside a training loop
+        print("interrupted: stopped by Ctrl-C before any work began; nothing was written", file=sys.stderr)
+        sys.exit(130)
 
 
 def _dispatch(args: list[str]) -> None:

@@ -64,6 +64,10 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
             return EXIT_INTERRUPTED, "interrupted", ("stopped by Ctrl-C outside the training steps (start-up or "
                                                      "the final scoring): files already written are kept")
     for x in _chain(e):
+        if isinstance(x, OSError):
+            return EXIT_FAILED, "run failed", (f"{_one_paragraph(x)}. Check that the folder is writable and "
+                                               "the disk has space; files written before are kept")
+    for x in _chain(e):
         if isinstance(x, yaml.YAMLError):
             return EXIT_CONFIG, "configuration error", f"a config file is not valid YAML: {_one_paragraph(x)}"
         if isinstance(x, (HydraException, OmegaConfBaseException)):
@@ -73,9 +77,6 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
 
                 return EXIT_CONFIG, "configuration error", unknown_key_problem(unknown.group(1))
             return EXIT_CONFIG, "configuration error", _one_paragraph(x)
-        if isinstance(x, OSError):
-            return EXIT_FAILED, "run failed", (f"{_one_paragraph(x)}. Check that the folder is writable and "
-                                               "the disk has space; files written before are kept")
     return None, "", ""
 
 

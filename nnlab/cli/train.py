@@ -110,10 +110,10 @@ def _console() -> Console:
 def resumed_config(composed: dict, run_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
     """The checkpoint's config with the overrides that may change on resume applied (ConfigError for others),
     and the checkpoint, which must belong to `run_dir`."""
-    from nnlab.checkpoint import load_checkpoint, run_identity
+    from nnlab.checkpoint import load_training_state, run_identity
 
     path = run_dir / "checkpoints" / "last.pt"
-    state = load_checkpoint(path)
+    state = load_training_state(path)
     saved_id, folder_id = state.get("run_id"), run_identity(run_dir, create=False)
     if saved_id is not None and saved_id != folder_id:
         mine = f"this folder's is {folder_id}" if folder_id else "this folder has none"

@@ -197,9 +197,7 @@ def problems(cfg: dict[str, Any]) -> list[str]:
     c.one_of("regularizer.early_stopping.monitor", MONITORS)
     c.one_of("regularizer.early_stopping.mode", ("min", "max"))
     # data
-    c.check("data.val_fraction", lambda v: not isinstance(v, bool) and 0 < v < 1,
-            "must be a number > 0 and < 1: the validation split is what early stopping, the best checkpoint and "
-            "the train-val gap read")
+    c.number("data.val_fraction", 0, 1, lo_open=True, hi_open=True)  # 0: no validation split to monitor
     c.number("data.limit_train", 0, integer=True)
     c.number("data.repeat", 1, integer=True)
     c.number("data.noise", 0)
