@@ -237,5 +237,10 @@ CHECKS = (check_data, check_forward, check_init, check_gradients, check_dead_uni
 def diagnose(p: Pipeline) -> list[Check]:
     results: list[Check] = []
     for check in CHECKS:
-        results.extend(check(p))
+        try:
+            results.extend(check(p))
+        except (RuntimeError, ValueError, IndexError) as e:  # a broken pipeline breaks a check: that is a finding
+            name = check.__name__.removeprefix("check_").replace("_", " ")
+            results.append(Check(f"{name}: runs", "fail", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}",
+                                 "the lines above name the likely cause (shapes, labels, loss)"))
     return results
