@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from nnlab.loop import _steps
 from nnlab.tracker import (
     _epochs,
@@ -26,6 +28,7 @@ def test_info_works_before_overrides(tmp_path):
     assert "Defaults List" in r.stdout and "data: xor" in r.stdout
 
 
+@pytest.mark.slow
 def test_completion_of_the_command_word(tmp_path):
     """`nnlab tr<TAB>` offers the command train, not the config group trainer."""
     for line, want in (("nnlab tr", "train"), ("nnlab ", "train validate list doctor compare bench"),

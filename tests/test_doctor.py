@@ -101,6 +101,7 @@ def test_healthy_model_passes_every_check(cfg_for, tmp_path, fake_mnist, model):
         assert "encoder.out.bias" in update.detail and "gradient exactly 0" in update.detail
 
 
+@pytest.mark.slow
 def test_flat_loss_fails_loss_falls(pipeline):
     """init=zeros: the loss stays at ln(10) = 2.30; "loss falls on one batch" must fail, naming the cause."""
     failed = _failed(diagnose(pipeline("init=zeros")))
@@ -108,6 +109,7 @@ def test_flat_loss_fails_loss_falls(pipeline):
     assert "2.30" in check.detail and "less than 1% lower" in check.detail and "init=zeros" in check.fix
 
 
+@pytest.mark.slow
 def test_parameters_the_optimizer_misses_fail_the_update_check(pipeline):
     """A learning rate so small that no weight moves although every one gets a gradient: named, with the fix."""
     failed = _failed(diagnose(pipeline("optimizer.lr=1e-30")))
@@ -115,6 +117,7 @@ def test_parameters_the_optimizer_misses_fail_the_update_check(pipeline):
     assert "got a gradient but unchanged: hidden.0.0.weight" in check.detail and "optimizer" in check.fix
 
 
+@pytest.mark.slow
 def test_wrong_output_layer_fails_forward_shapes(pipeline):
     from torch import nn
 
@@ -124,6 +127,7 @@ def test_wrong_output_layer_fails_forward_shapes(pipeline):
     assert "expected (8, 10)" in failed["forward: shapes"].detail
 
 
+@pytest.mark.slow
 def test_exploding_gradients_are_found(pipeline):
     import torch
 
@@ -134,6 +138,7 @@ def test_exploding_gradients_are_found(pipeline):
     assert "norm > 1000" in _failed(diagnose(p))["gradients: exploding"].detail
 
 
+@pytest.mark.slow
 def test_dead_units_are_found(pipeline):
     import torch
 
@@ -143,6 +148,7 @@ def test_dead_units_are_found(pipeline):
     assert "100% of units constant" in _failed(diagnose(p))["activations: dead units"].detail
 
 
+@pytest.mark.slow
 def test_imbalanced_classes_warn(pipeline):
     p = pipeline()
     p.data.train.y = p.data.train.y.clone()
@@ -151,6 +157,7 @@ def test_imbalanced_classes_warn(pipeline):
     assert balance.status == "warn" and "loss=focal" in balance.fix
 
 
+@pytest.mark.slow
 def test_wrong_custom_backward_fails_gradcheck(pipeline, monkeypatch):
     import torch
 
