@@ -177,6 +177,8 @@ ROWS = [
     Row("sweep-misspelt-group-value", ["train", "-m", "data=xor", "activation=relu,relux"], 2, ["activation/relux"]),
     Row("sweep-every-job-invalid", ["train", "-m", "data=xor", "model=cnn", "trainer.seed=0,1"], 1,
         ["convolutions need image data"], records=True),
+    Row("optuna-every-trial-fails", ["train", "-m", "hparams_search=optuna_lr", "data=xor", "model=cnn",
+                                      "hydra.sweeper.n_trials=2"], 1, ["every Optuna trial failed"], records=True),
     # resume
     Row("resume-missing-path", ["train", "resume=nowhere"], 2, ["resume=nowhere", "holds no checkpoints/last.pt"]),
     Row("resume-latest-without-runs", ["train", "resume=latest"], 2, ["no run with checkpoints/last.pt"],

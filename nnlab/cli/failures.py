@@ -64,6 +64,10 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
             return EXIT_INTERRUPTED, "interrupted", ("stopped by Ctrl-C outside the training steps (start-up or "
                                                      "the final scoring): files already written are kept")
     for x in _chain(e):
+        if isinstance(x, ValueError) and "No trials are completed" in str(x) and _raised_in(x, "optuna"):
+            return EXIT_FAILED, "search failed", ("every Optuna trial failed, so there is no best trial; each "
+                                                  "trial's error is printed above and kept in its job folder's "
+                                                  "error.txt")
         if isinstance(x, OSError):
             return EXIT_FAILED, "run failed", (f"{_one_paragraph(x)}. Check that the folder is writable and "
                                                "the disk has space; files written before are kept")
@@ -78,6 +82,15 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
                 return EXIT_CONFIG, "configuration error", unknown_key_problem(unknown.group(1))
             return EXIT_CONFIG, "configuration error", _one_paragraph(x)
     return None, "", ""
+
+
+def _raised_in(e: BaseException, package: str) -> bool:
+    tb = e.__traceback__
+    while tb is not None:
+        if f"{os.sep}{package}{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _one_paragraph(e: BaseException) -> str:
