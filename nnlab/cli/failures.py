@@ -51,11 +51,12 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
     """(exit code, title, one-paragraph message) for a known failure; (None, '', '') for a bug (traceback)."""
     import yaml
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
     loop = sys.modules.get("nnlab.loop")  # imported once training code ran: no torch import on the fast paths
     nonfinite = loop.NonFinite if loop else ()
-    for x in _chain(e):
+    chain = list(_chain(e))
+    for x in chain:  # the outermost known failure decides; a resolver's error is inside OmegaConf's wrapper
         if isinstance(x, ConfigError):
             return EXIT_CONFIG, "configuration error", str(x)
         if isinstance(x, nonfinite):
@@ -63,17 +64,19 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
         if isinstance(x, KeyboardInterrupt):
             return EXIT_INTERRUPTED, "interrupted", ("stopped by Ctrl-C outside the training steps (start-up or "
                                                      "the final scoring): files already written are kept")
-    for x in _chain(e):
         if isinstance(x, ValueError) and "No trials are completed" in str(x) and _raised_in(x, "optuna"):
             return EXIT_FAILED, "search failed", ("every Optuna trial failed, so there is no best trial; each "
                                                   "trial's error is printed above and kept in its job folder's "
                                                   "error.txt")
-        if isinstance(x, OSError):
+        if isinstance(x, InterpolationResolutionError) and x is not chain[-1]:
+            continue
+        if isinstance(x, OSError) and not isinstance(x, HydraException):  # Hydra's MissingConfigException is one
             return EXIT_FAILED, "run failed", (f"{_one_paragraph(x)}. Check that the folder is writable and "
                                                "the disk has space; files written before are kept")
-    for x in _chain(e):
-        if isinstance(x, yaml.YAMLError):
-            return EXIT_CONFIG, "configuration error", f"a config file is not valid YAML: {_one_paragraph(x)}"
+        if isinstance(x, yaml.YAMLError) or (isinstance(x, HydraException) and any(
+                isinstance(y, yaml.YAMLError) for y in chain)):
+            bad = next(y for y in chain if isinstance(y, yaml.YAMLError))
+            return EXIT_CONFIG, "configuration error", f"a config file is not valid YAML: {_one_paragraph(bad)}"
         if isinstance(x, (HydraException, OmegaConfBaseException)):
             unknown = re.match(r"Could not override '([^']+)'", str(x))
             if unknown:
