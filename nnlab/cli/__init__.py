@@ -75,7 +75,11 @@ def _dispatch(args: list[str]) -> None:
 
         sys.exit(validate_command(rest))
     else:
-        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        import difflib
+
+        close = difflib.get_close_matches(command, COMMANDS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}{hint}\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
 
