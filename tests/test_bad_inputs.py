@@ -243,7 +243,8 @@ ROWS = [
     Row("doctor-corrupt-data", ["doctor", *D], 2, ["bad magic number"],
         setup=_write(f"{MNIST}/train-images-idx3-ubyte", b"\x01\x02\x03\x04junk")),
     Row("doctor-cuda-without-cuda", ["doctor", "data=xor", "device=cuda"], 2, ["no cuda device"]),
-    Row("list-unknown-group", ["list", "actvation"], 2, ["unknown config group 'actvation'", "(did you mean activation?)"]),
+    Row("list-unknown-group", ["list", "actvation"], 2,
+        ["unknown config group 'actvation'", "(did you mean activation?)"]),
     Row("unknown-command", ["trian"], 2, ["unknown command 'trian'", "(did you mean train?)"]),
     # compare: bad arguments exit 2; one bad run folder does not abort the table
     Row("compare-missing-path", ["compare", "nowhere"], 2, ["no such folder: nowhere"]),
