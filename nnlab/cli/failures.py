@@ -105,7 +105,10 @@ def hydra_value(text: str) -> str:
     """`text` as Hydra's override parser reads it back unchanged: bare when it can, else double-quoted."""
     if not HYDRA_SPECIAL & set(text) and text not in ("null", "true", "false"):
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Hydra keeps backslashes literally except before a quote (and before the closing quote): double those
+    inner = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', text)
+    inner = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, inner)
+    return f'"{inner}"'
 
 
 def resume_hint(run_dir: Path) -> str:
