@@ -58,3 +58,48 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path} is corrupt or truncated and cannot be loaded "
                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}); "
                           "other checkpoints in its folder are untouched") from None
+
+
+TRAINING_KEYS = ("model", "optimizer", "schedule", "scaler", "rng", "aug_gen", "shuffle_state", "loop", "config")
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """A checkpoint to resume from: loadable, and holding everything `loop.restore` reads."""
+    state = load_checkpoint(path)
+    missing = [k for k in TRAINING_KEYS if k not in state] if isinstance(state, dict) else list(TRAINING_KEYS)
+    if missing:
+        raise ConfigError(f"{path} is not a checkpoint nnlab can resume from: it lacks {', '.join(missing)} "
+                          "(nnlab writes checkpoints/last.pt with all of them)")
+    if not isinstance(state["loop"], dict) or not isinstance(state["config"], dict):
+        raise ConfigError(f"{path} is not a checkpoint nnlab can resume from: its loop state or config is not "
+                          "a mapping")
+    return state
+
+
+def check_fits(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """The checkpoint's weights and optimizer state fit the model built from its config (ConfigError if not)."""
+    import copy
+
+    try:
+        copy.deepcopy(model).load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        detail = " ".join(str(e).split())[:400]
+        raise ConfigError(f"{path} does not fit the model its config builds: {detail}") from None
+    try:
+        copy.deepcopy(optimizer).load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ConfigError(f"{path}: its optimizer state does not fit the optimizer: {e}") from None
+
+
+def run_identity(run_dir: Path, create: bool = True) -> str | None:
+    """The run folder's id (run_dir/.run_id, made on first use): a checkpoint records it, and resumes only in
+    the folder that holds the same id (not a copy of last.pt in another run's folder)."""
+    path = run_dir / ".run_id"
+    if path.is_file():
+        return path.read_text().strip()
+    if not create:
+        return None
+    import uuid
+
+    path.write_text(uuid.uuid4().hex + "\n")
+    return path.read_text().strip()

@@ -20,6 +20,7 @@ from nnlab.loop import Pipeline
 from nnlab.optim import build_optimizer
 
 VANISHING, EXPLODING = 1e-7, 1e3
+FLAT = 0.01  # the loss on one batch must fall by at least 1% in 10 steps
 
 
 @dataclass
@@ -72,6 +73,8 @@ def _trainable_copy(p: Pipeline) -> tuple[nn.Module, torch.optim.Optimizer]:
 def check_forward(p: Pipeline) -> list[Check]:
     x, _ = _batch(p, 8)
     want = (8, p.objective.out_units) if p.objective.out_units else (8,)
+    if getattr(p.model, "multi_exit", False):  # training returns every exit's output: one per block
+        want = (8, len(p.model.exits), *want[1:])
     try:
         out = p.model(x)
     except RuntimeError as e:
@@ -157,28 +160,40 @@ def check_dead_units(p: Pipeline) -> list[Check]:
 
 
 def check_update(p: Pipeline) -> list[Check]:
-    """Parameters actually change after optimizer.step(), and the loss on that batch falls."""
+    """Parameters with a gradient change after optimizer.step(), and the loss on that batch falls."""
     model, opt = _trainable_copy(p)
     x, y = _batch(p, 64)
     before = {n: q.detach().clone() for n, q in model.named_parameters()}
+    pushed: set[str] = set()  # parameters that got a non-zero gradient at some step
     losses = []
     for _ in range(10):
         opt.zero_grad()
         loss = p.objective(model(x), y)
         losses.append(loss.item())
         loss.backward()
+        pushed |= {n for n, q in model.named_parameters() if q.grad is not None and bool(q.grad.any())}
         opt.step()
-    frozen = [n for n, q in model.named_parameters() if torch.equal(before[n], q.detach())]
+    unchanged = [n for n, q in model.named_parameters() if torch.equal(before[n], q.detach())]
+    frozen = [n for n in unchanged if n in pushed]  # a gradient, yet no update: the optimizer misses them
+    zero = [n for n in unchanged if n not in pushed]  # an exactly zero gradient (e.g. a bias that cancels)
+    note = f" (gradient exactly 0, so no update is due: {', '.join(zero)})" if zero else ""
     out = [Check("update: parameters change after a step", "fail" if frozen else "pass",
-                 f"unchanged: {', '.join(frozen)}" if frozen else "every parameter moved",
-                 "verify requires_grad=True and that the optimizer holds these parameters" if frozen else "")]
+                 f"got a gradient but unchanged: {', '.join(frozen)}" if frozen else
+                 f"every parameter with a gradient moved{note}",
+                 "verify requires_grad=True, that the optimizer holds these parameters and optimizer.lr > 0"
+                 if frozen else "")]
     final = p.objective(model(x), y).item()
     lr = p.config["optimizer"]["lr"]
+    detail = f"loss {losses[0]:.4g} -> {final:.4g} after 10 steps"
     if not math.isfinite(final) or final > losses[0] * 1.5:
-        out.append(Check("update: loss falls on one batch", "fail", f"loss {losses[0]:.3g} -> {final:.3g} after "
-                         f"10 steps", f"optimizer.lr={lr:g} is likely too high: try 10x lower (Adam: 3e-4)"))
+        out.append(Check("update: loss falls on one batch", "fail", detail,
+                         f"optimizer.lr={lr:g} is likely too high: try 10x lower (Adam: 3e-4)"))
+    elif final > losses[0] * (1 - FLAT):
+        out.append(Check("update: loss falls on one batch", "fail", detail + f" (less than {FLAT:.0%} lower)",
+                         "a flat loss: weights all equal (init=zeros), a learning rate too small "
+                         f"(optimizer.lr={lr:g}), or dead units; see the init and gradient lines"))
     else:
-        out.append(Check("update: loss falls on one batch", "pass", f"loss {losses[0]:.3g} -> {final:.3g}"))
+        out.append(Check("update: loss falls on one batch", "pass", detail))
     return out
 
 
@@ -230,5 +245,10 @@ CHECKS = (check_data, check_forward, check_init, check_gradients, check_dead_uni
 def diagnose(p: Pipeline) -> list[Check]:
     results: list[Check] = []
     for check in CHECKS:
-        results.extend(check(p))
+        try:
+            results.extend(check(p))
+        except (RuntimeError, ValueError, IndexError) as e:  # a broken pipeline breaks a check: that is a finding
+            name = check.__name__.removeprefix("check_").replace("_", " ")
+            results.append(Check(f"{name}: runs", "fail", f"{type(e).__name__}: {' '.join(str(e).split())[:200]}",
+                                 "the lines above name the likely cause (shapes, labels, loss)"))
     return results

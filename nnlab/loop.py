@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nnlab.checkpoint import link_atomic, save_atomic
+from nnlab.checkpoint import link_atomic, run_identity, save_atomic
 from nnlab.data import DataBundle, Split, ordered_batches, shuffled_batches
 from nnlab.data.augment import random_affine
 from nnlab.devices import Precision
@@ -142,7 +142,7 @@ def _diagnose(p: Pipeline, what: str, step_from: int, step_to: int) -> str:
            if not torch.isfinite(q).all() or (q.grad is not None and not torch.isfinite(q.grad).all())]
     lr = p.schedule.lr
     return (
-        f"non-finite {what} between steps {step_from} and {step_to} "
+        f"non-finite {what} {_steps(step_from, step_to)} "
         f"(non-finite parameters or gradients: {', '.join(bad[:6]) or 'none yet'}). Likely causes, from the "
         f"chapter's debugging table: a learning rate too high (optimizer.lr is {lr:g}; try 10x lower), "
         f"bad inputs (NaN/inf in the data: run `nnlab doctor`), exploding gradients (add "
@@ -155,6 +155,10 @@ def warning_signal() -> signal.Signals:
     """The signal SLURM sends before the time limit (sbatch --signal; submitit's USR2 unless told otherwise)."""
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
     return getattr(signal, f"SIG{name}", signal.SIGUSR2)
+
+
+def _steps(step_from: int, step_to: int) -> str:
+    return f"at step {step_to}" if step_from >= step_to else f"between steps {step_from} and {step_to}"
 
 
 class _StopRequest:
@@ -198,7 +202,7 @@ def checkpoint_state(p: Pipeline, st: LoopState, aug_gen: torch.Generator) -> di
         "schedule": p.schedule.state_dict(), "scaler": p.precision.scaler.state_dict(),
         "rng": rng_state(), "aug_gen": aug_gen.get_state(), "shuffle_state": st.shuffle_state,
         "loop": {**{k: v for k, v in vars(st).items() if k != "shuffle_state"}, "partial": asdict(st.partial)},
-        "config": p.config,
+        "config": p.config, "run_id": run_identity(p.run_dir),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from nnlab.activations import activation_factory
-from nnlab.checkpoint import load_checkpoint
+from nnlab.checkpoint import check_fits, load_checkpoint, load_training_state
 from nnlab.data import build_data, ordered_batches
 from nnlab.devices import build_precision, resolve_device
 from nnlab.diagnostics import layer_stats
@@ -220,11 +220,11 @@ def open_session(cfg: dict[str, Any], run_dir: Path, job: Job, tracker: Tracker)
 
 
 def _run(cfg: dict[str, Any], run_dir: Path, job: Job, tracker: Tracker, resume: Path | None) -> dict[str, float]:
-    state = load_checkpoint(resume) if resume else None
-    if state is not None:
-        cfg = state["config"]  # the run continues with the config it started with
+    state = load_training_state(resume) if resume else None  # cfg: the checkpoint's (see config/resume.py)
     p = build(cfg, run_dir, tracker)
     p.epoch_hook = None if p.ranks.active else job.epoch_hook  # DDP ranks would have to agree on a prune: not yet
+    if state is not None:
+        check_fits(state, p.model, p.optimizer, resume)
     tracker.start(cfg, {"device": p.data.train.y.device, "precision": p.precision.label,
                         "threads": torch.get_num_threads(),
                         "parameters": f"{sum(q.numel() for q in p.model.parameters()):,}",

@@ -35,6 +35,10 @@ def config_tree(cfg: Mapping[str, Any], label: str = "config") -> Tree:
     return tree
 
 
+def _epochs(n: float) -> str:
+    return f"{n:.0f} epoch" if round(n) == 1 else f"{n:.0f} epochs"
+
+
 def metrics_table(metrics: Mapping[str, float], title: str) -> Table:
     """final/<split>_<metric> keys as a split x metric table."""
     splits = ("train", "val", "test")
@@ -240,7 +244,7 @@ class Tracker:
 
     def summary(self, metrics: Mapping[str, float], verdicts: list[str], extra: Mapping[str, Any]) -> None:
         (self.run_dir / "metrics.json").write_text(json.dumps({**extra, **metrics}, indent=2) + "\n")
-        self.console.print(metrics_table(metrics, title=f"final metrics ({metrics['final/epochs']:.0f} epochs, "
+        self.console.print(metrics_table(metrics, title=f"final metrics ({_epochs(metrics['final/epochs'])}, "
                                                         f"{metrics['final/train_seconds']:.1f} s training)"))
         for line in verdicts:
             log.info(line)

@@ -80,7 +80,7 @@ BAD = [
     (["optimizer=sgd", "optimizer.momentum=0", "optimizer.nesterov=true"], "Nesterov momentum needs"),
     (["optimizer.betas=[0.9,1.5]"], "optimizer.betas=[0.9, 1.5]: must be two numbers in [0, 1)"),
     (["optimizer.weight_decay=-1"], "optimizer.weight_decay=-1: must be a number ≥ 0"),
-    (["data.val_fraction=1"], "data.val_fraction=1: must be a number ≥ 0 and < 1"),
+    (["data.val_fraction=1"], "data.val_fraction=1: must be a number > 0 and < 1"),
     (["init=kaiming_normal", "init.mode=fan_both"], "init.mode='fan_both': choose one of: fan_in, fan_out"),
     (["init=normal", "init.std=0"], "init.std=0: must be a number > 0"),
     (["activation.name=relux"], "activation.name='relux': choose one of: elu, gelu, leaky_relu, mish, relu"),

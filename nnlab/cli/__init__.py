@@ -36,12 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     from nnlab import _speedups
 
     args = sys.argv[1:] if argv is None else list(argv)
-    with _speedups.process(args, whole_process=argv is None):
-        try:
+    try:
+        with _speedups.process(args, whole_process=argv is None):
             _dispatch(args)
-        except BrokenPipeError:  # `nnlab ... | head`: the reader has gone; say nothing more (Python's recipe)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C while a command starts (imports) or outside a training loop
+        print("interrupted: stopped by Ctrl-C before any work began; nothing was written", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # `nnlab ... | head`: the reader has gone; say nothing more (Python's recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def _dispatch(args: list[str]) -> None:
@@ -50,6 +53,8 @@ def _dispatch(args: list[str]) -> None:
         return
     command, rest = args[0], args[1:]
     if command in ("-sc", "--shell-completion") or command.startswith("--shell-completion="):
+        if _complete_command():
+            return
         from nnlab.cli import train
 
         train.main(args)  # the installed completion script calls `nnlab -sc query=bash`
@@ -86,6 +91,35 @@ def _dispatch(args: list[str]) -> None:
 
         sys.exit(validate_command(rest))
     else:
-        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}\n", file=sys.stderr)
+        import difflib
+
+        close = difflib.get_close_matches(command, COMMANDS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"nnlab: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}{hint}\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)
+
+
+def _complete_command() -> bool:
+    """Shell completion of the command word itself (`nnlab tr<TAB>` -> train), or of a command other than
+    train (which has no Hydra overrides to offer); False when Hydra should complete `nnlab train ...`."""
+    import os
+
+    line = os.environ.get("COMP_LINE")
+    if line is None:
+        return False
+    words = line.split()
+    if line.endswith(" "):
+        words.append("")
+    if len(words) <= 2:  # `nnlab <partial command>`
+        print(" ".join(c for c in COMMANDS if c.startswith(words[1] if len(words) > 1 else "")))
+        return True
+    if words[1] == "list" and len(words) == 3:
+        from nnlab.cli.listing import groups
+
+        print(" ".join(g for g in groups() if g.startswith(words[2])))
+        return True
+    if words[1] != "train":
+        print("")
+        return True
+    return False

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
 import torch
 from rich.table import Table
 
+from nnlab.activations import ACTIVATIONS
 from nnlab.bench import DEFAULT, run
 from nnlab.devices import resolve_device
+from nnlab.registry import ConfigError
 from nnlab.tracker import make_console
 
 
@@ -34,9 +37,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds of timing per measurement")
     parser.add_argument("--only", nargs="*", default=list(DEFAULT), help="activations to measure")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    results = run(tuple(args.only), args.numel, device, args.min_time)
     console = make_console()
+    problems = [f"--only {n}: unknown activation" + (f" (did you mean {' or '.join(c)}?)" if (
+        c := difflib.get_close_matches(n, list(ACTIVATIONS))) else "") for n in args.only if n not in ACTIVATIONS]
+    if problems:
+        problems.append(f"choose from: {', '.join(ACTIVATIONS)}")
+    if not args.only:
+        problems.append(f"--only needs at least one activation; choose from: {', '.join(ACTIVATIONS)}")
+    if args.numel < 1:
+        problems.append(f"--numel {args.numel}: must be a positive number of elements")
+    if not args.min_time > 0:
+        problems.append(f"--min-time {args.min_time}: must be a positive number of seconds")
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as e:
+        problems.append(str(e).replace("device=", "--device "))
+    if problems:
+        console.print(f"nnlab bench: {'; '.join(problems)}", soft_wrap=True, markup=False, highlight=False)
+        return 2
+    results = run(tuple(args.only), args.numel, device, args.min_time)
     console.print(table(results, args.numel, device))
     if "swish" in results and "swish_efficient" in results:
         a, b = results["swish"]["saved_mb"], results["swish_efficient"]["saved_mb"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from nnlab.config.compose import compose_with_search_path
@@ -29,7 +30,7 @@ def doctor_command(overrides: list[str]) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             results = diagnose(build(cfg, Path(tmp)))
     except ConfigError as e:
-        console.print(f"[bold red]configuration error:[/] {e}", soft_wrap=True, markup=False)
+        console.print(f"[bold red]configuration error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
         return 2
     table = Table(title="nnlab doctor: the chapter's debugging protocol")
     for col in ("check", "status", "detail", "fix"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnlab.config.paths import config_dir
@@ -56,7 +57,11 @@ def print_choices(group: str | None, console: Console | None = None, extra: list
     console = console or Console()
     names = groups(extra)
     if group is not None and group not in names:
-        console.print(f"[red]unknown config group {group!r}; choose one of: {', '.join(names)}")
+        import difflib
+
+        close = difflib.get_close_matches(group, names, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        console.print(f"[red]unknown config group {escape(repr(group))}; choose one of: {', '.join(names)}{hint}")
         return 2
     defaults = (yaml.safe_load((config_dir() / "train.yaml").read_text()) or {}).get("defaults", [])
     chosen = {k: v for d in defaults if isinstance(d, dict) for k, v in d.items()}

@@ -1,5 +1,5 @@
 """`nnlab train`: the Hydra app. argv in; one job per composed config; every known failure mapped to one
-paragraph and an exit code (2 configuration error, 3 diverged, 130 interrupted, 1 any other failure).
+paragraph and an exit code (nnlab/cli/failures.py has the table).
 
 Imports no torch until a job actually runs.
 """
@@ -20,29 +20,37 @@ from rich.console import Console
 from rich.markup import escape
 
 from nnlab import _speedups
-from nnlab.config.folders import register
+from nnlab.cli import failures
+from nnlab.cli.failures import EXIT_FAILED, EXIT_INTERRUPTED, resume_hint
+from nnlab.config.folders import forget_unused_claims, register
 from nnlab.config.paths import config_dir, search_path
+from nnlab.config.resume import merge_resume
 from nnlab.config.validate import validate
+from nnlab.distributed import env_rank
 from nnlab.registry import ConfigAbort, ConfigError
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 1, 2, 3, 130
 log = logging.getLogger("nnlab")
 STOPPED: list[str] = []  # the signal that stopped a job of an in-process sweep; the later jobs are skipped
 register()  # the resolvers train.yaml uses, before Hydra composes
 
 
 def main(args: list[str]) -> None:
-    """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too)."""
+    """`nnlab train ARGS`: Hydra's own command line, with `train` removed (from COMP_LINE too).
+
+    Every failure a user can cause ends here as one paragraph and its exit code (see `failures`)."""
     _drop_train_from_completion_line()
-    args = _resuming_a_sweep(args)
-    sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(expand_seeds(args)))]
     logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's storage layer announces every plugin
     from nnlab.cli.sweep_summary import FAILED, INTERRUPTED
 
     try:
-        train()
-    except ConfigAbort as e:
-        exit_config_error(str(e))
+        args = preflight(_resuming_a_sweep(expand_seeds(args)))
+        sys.argv = [sys.argv[0], *name_jobs_by_swept_keys(sweep_if_experiment_sweeps(args))]
+        with failures.hydra_raises():
+            train()
+    except ConfigAbort as e:  # a sweeper's or launcher's refusal, carried past Hydra
+        _exit_for(ConfigError(str(e)))
+    except (Exception, KeyboardInterrupt) as e:
+        _exit_for(e)
     if FAILED:  # a sweep whose other jobs finished still reports failure
         sys.exit(EXIT_FAILED)
     if INTERRUPTED:
@@ -51,63 +59,67 @@ def main(args: list[str]) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def train(cfg: DictConfig) -> float | str | None:
-    """One job. Returns the best monitored validation metric for sweepers (`search.PRUNED` for a pruned
+    """One job. Returns the best monitored validation metric for sweepers (`trial.PRUNED` for a pruned
     Optuna trial, None for a failed job); exits with a code in a single run."""
-    from nnlab.loop import Interrupted, NonFinite, Pruned
+    from nnlab.loop import Interrupted, Pruned
+    from nnlab.plugins import load_plugins
     from nnlab.runner import run
     from nnlab.trial import PRUNED, epoch_hook
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     if multirun and STOPPED:  # a signal stopped an earlier job of this in-process sweep: start no more
         _write_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
         return None
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
-        from nnlab.plugins import load_plugins
-
         load_plugins(plain.get("plugins"))  # in every process that runs a job: the user's parts register first
         validate(plain, search_path(hc.runtime.config_sources))
         if multirun and not plain["trainer"]["threads"]:
             plain["trainer"]["threads"] = parallel_threads(hc.launcher)
+        resume = None
+        if plain.get("resume") or (multirun and _requeued(run_dir)):
+            plain, resume = resumed_config(plain, run_dir, list(hc.overrides.task))
+        choices = {k: plain[k]["name"] if isinstance(plain.get(k), dict) and "name" in plain[k] else v
+                   for k, v in hc.runtime.choices.items()}  # a resumed run's own choices, not the defaults
         monitor = plain["regularizer"]["early_stopping"]["monitor"]
-        hook = epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None
-        metrics = run(plain, run_dir, dict(hc.runtime.choices), resume=_resume_point(plain, run_dir, multirun),
-                      overrides=list(hc.overrides.task), sweep=multirun, epoch_hook=hook)
+        metrics = run(plain, run_dir, choices, resume=resume, overrides=list(hc.overrides.task), sweep=multirun,
+                      epoch_hook=epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None)
     except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
         return PRUNED
-    except ConfigError as e:
-        return _fail(console, multirun, run_dir, "configuration error", str(e), EXIT_CONFIG)
-    except NonFinite as e:
-        return _fail(console, multirun, run_dir, "training diverged", str(e), EXIT_NONFINITE)
     except Interrupted as e:
-        return _stopped(console, multirun, run_dir, e)
-    except Exception as e:
+        return _stopped(multirun, run_dir, e)
+    except (Exception, KeyboardInterrupt) as e:
         if not multirun:
-            raise
-        log.exception("job failed")  # full traceback in the job's train.log
-        return _fail(console, multirun, run_dir, "job failed", f"{type(e).__name__}: {e}", EXIT_FAILED)
+            _exit_for(e)  # here, not in main(): Hydra would add its own "Error executing job" line
+        if isinstance(e, KeyboardInterrupt):
+            raise  # Ctrl-C stops the whole sweep
+        code, title, message = failures.classify(e)
+        if code is None:
+            log.exception("job failed")  # full traceback in the job's train.log
+            title, message = "job failed", f"{type(e).__name__}: {e}"
+        _console().print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
+        (run_dir / "error.txt").write_text(f"{title}: {message}\n")  # the other jobs go on
+        return None
     (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     return metrics.get(f"final/best_{monitor.replace('/', '_')}")
 
 
-def _resume_point(plain: dict, run_dir: Path, multirun: bool) -> Path | None:
-    """`resume=...`; or, in a sweep, a job whose own folder already holds checkpoints/last.pt and no final
-    metrics: the same job started again (a SLURM job requeued on preemption or at its time limit)."""
-    last = run_dir / "checkpoints" / "last.pt"
-    if plain.get("resume") or (multirun and last.is_file() and not (run_dir / "metrics.json").is_file()):
-        return last
-    return None
+def _requeued(run_dir: Path) -> bool:
+    """A sweep job whose own folder already holds checkpoints/last.pt and no final metrics: the same job
+    started again (a SLURM job requeued on preemption or at its time limit). It resumes."""
+    return (run_dir / "checkpoints" / "last.pt").is_file() and not (run_dir / "metrics.json").is_file()
 
 
-def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> None:
+def _stopped(multirun: bool, run_dir: Path, e: Exception) -> None:
     """A signal stopped training after a step and last.pt is saved. Alone: exit 130. In a sweep: note it in the
     job folder (the sweep table shows "interrupted") and return a result; if SLURM's warning signal came (time
     limit or preemption), hand over to submitit, which requeues the job (it resumes from last.pt) and exits."""
-    hint = f"nnlab train {resume_override(run_dir)}"
-    console.print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {hint}", soft_wrap=True)
+    hint = resume_hint(run_dir)
+    if env_rank() == 0:  # one hint, not one per DDP process
+        _console().print(f"[yellow]stopped by {e}: checkpoints/last.pt saved. Resume with:\n  {escape(hint)}",
+                         soft_wrap=True, highlight=False)
     if not multirun:
         sys.exit(EXIT_INTERRUPTED)
     from nnlab.loop import warning_signal
@@ -124,8 +136,7 @@ def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> N
     try:
         if warning.name in getattr(e, "signals", ()) and warning not in signal.sigpending():
             signal.raise_signal(warning)  # blocked: stays pending until the unblock below
-        requeue = warning in signal.sigpending()
-        if requeue:
+        if warning in signal.sigpending():
             log.warning("%s: handing over to submitit to requeue the job", note)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {warning})  # submitit's handler runs here: requeue and exit
     except Exception as not_requeued:  # submitit's UncompletedJobError: e.g. timed out too many times
@@ -133,21 +144,40 @@ def _stopped(console: Console, multirun: bool, run_dir: Path, e: Exception) -> N
     return None
 
 
-def resume_override(run_dir: Path) -> str:
-    """`resume=<folder>` as a shell word Hydra parses: sweep job folders hold '=' and ',' (activation=relu)."""
-    import re
-    import shlex
-
-    shown = str(run_dir.relative_to(Path.cwd()) if run_dir.is_relative_to(Path.cwd()) else run_dir)
-    if not re.fullmatch(r"[\w./-]+", shown):
-        shown = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return shlex.quote(f"resume={shown}")
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _exit_for(e: BaseException) -> None:
+    """One paragraph and the exit code for a known failure; a traceback (re-raised) for anything else."""
+    code, title, message = failures.classify(e)
+    if code is None:
+        raise e
+    forget_unused_claims()
+    _console().print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    sys.exit(code)
+
+
+def _console() -> Console:
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def resumed_config(composed: dict, run_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
+    """The checkpoint's config with the overrides that may change on resume applied (ConfigError for others),
+    and the checkpoint, which must belong to `run_dir`."""
+    from nnlab.checkpoint import load_training_state, run_identity
+
+    path = run_dir / "checkpoints" / "last.pt"
+    state = load_training_state(path)
+    saved_id, folder_id = state.get("run_id"), run_identity(run_dir, create=False)
+    if saved_id is not None and saved_id != folder_id:
+        mine = f"this folder's is {folder_id}" if folder_id else "this folder has none"
+        raise ConfigError(f"{path} was written by another run (its run id is {saved_id}; {mine}): it was copied "
+                          f"here, and resuming would continue another run's configuration in {run_dir}. Resume "
+                          "the run it came from, or start a new one")
+    return merge_resume(state["config"], composed, overrides, state["loop"]["epoch"]), path
 
 
 def parallel_threads(launcher: DictConfig) -> int:
@@ -163,22 +193,6 @@ def parallel_threads(launcher: DictConfig) -> int:
     return max(1, cores // parallel)
 
 
-def exit_config_error(message: str) -> None:
-    """A configuration mistake found outside a job (e.g. by a sweeper): one paragraph, exit 2."""
-    Console(stderr=True).print(f"[bold red]configuration error:[/] {escape(message)}", soft_wrap=True,
-                               highlight=False)
-    sys.exit(EXIT_CONFIG)
-
-
-def _fail(console: Console, multirun: bool, run_dir: Path, title: str, message: str, code: int) -> None:
-    """Print one paragraph; in a sweep, record it in the job folder and let the other jobs go on."""
-    console.print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    if multirun:
-        (run_dir / "error.txt").write_text(f"{title}: {message}\n")
-        return None
-    sys.exit(code)
-
-
 # -- argv ----------------------------------------------------------------------------------------------------
 def _resuming_a_sweep(args: list[str]) -> list[str]:
     """`-m ... resume=<sweep folder>` resumes that sweep (as `nnlab resume` does) when its overrides match."""
@@ -189,8 +203,7 @@ def _resuming_a_sweep(args: list[str]) -> list[str]:
     try:
         return sweep_resume_in_train_args(args) or args
     except ValueError as e:
-        exit_config_error(str(e))
-        return args
+        raise ConfigError(str(e)) from None
 
 
 def _drop_train_from_completion_line() -> None:
@@ -227,6 +240,52 @@ def name_jobs_by_swept_keys(args: list[str]) -> list[str]:
     return [*args[:at], f"hydra.job.config.override_dirname.exclude_keys=[{keys}]", *args[at:]]
 
 
+def sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
+    """`experiment=X` whose preset defines a sweep (hydra.sweeper.params) runs as a multirun without -m."""
+    if {"-m", "--multirun"} & set(args):
+        return args
+    import yaml
+
+    for a in args:
+        if a.startswith("experiment="):
+            path = config_dir() / "experiment" / f"{a.split('=', 1)[1]}.yaml"
+            preset = yaml.safe_load(path.read_text()) if path.is_file() else {}
+            if (preset or {}).get("hydra", {}).get("sweeper", {}).get("params"):
+                return ["-m", *args]
+    return args
+
+
+INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def preflight(args: list[str]) -> list[str]:
+    """Checks of the command line itself, before Hydra composes anything or claims a folder: every override
+    parses, and hydra.run.dir / hydra.sweep.dir never name a folder that already holds files."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    if args and args[-1] in ("--info", "-i") or any(  # `--info data=xor`: --info as usual, then the overrides
+            a in ("--info", "-i") and b not in INFO_CHOICES for a, b in zip(args, args[1:])):
+        at = max(i for i, a in enumerate(args) if a in ("--info", "-i"))
+        args = [*args[:at + 1], "all", *args[at + 1:]]
+    parser = OverridesParser.create()
+    for a in (a for a in args if "=" in a and not a.startswith("-")):
+        try:
+            (o,) = parser.parse_overrides([a])
+        except OverrideParseException as e:
+            raise ConfigError(f"cannot read the override {a!r}: {str(e).splitlines()[0]}. A value holding "
+                              "= , [ ] { } ( ) quotes or spaces must be quoted for Hydra, e.g. "
+                              "'resume=\"outputs/a=b,c=d\"' (the whole word in single quotes for the shell)") from None
+        if o.get_key_element() in ("hydra.run.dir", "hydra.sweep.dir") and not o.is_sweep_override():
+            folder = Path(str(o.value()))
+            if folder.is_dir() and any(folder.iterdir()):
+                raise ConfigError(f"{a}: {folder} already holds files (a run?) and nnlab never writes over a run. "
+                                  f"To continue that run: {resume_hint(folder)}; for a new run, name a new or "
+                                  f"empty folder, or leave {o.get_key_element()} out (each run gets a fresh "
+                                  "dated folder)")
+    return args
+
+
 def expand_seeds(args: list[str]) -> list[str]:
     """`seeds=N`: every configuration with N seeds, as a sweep (`-m ... trainer.seed=0,1,...,N-1`); the job
     folders keep their names by the swept keys, `,seed=K` appended."""
@@ -241,22 +300,6 @@ def expand_seeds(args: list[str]) -> list[str]:
     elif any(a.split("=", 1)[0].lstrip("+~") == "trainer.seed" for a in rest if "=" in a):
         problem = "seeds=N and trainer.seed=... both given: seeds=N runs trainer.seed=0..N-1; keep one of them"
     if problem:
-        print(f"configuration error: {problem}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+        raise ConfigError(problem)
     seeds = f"trainer.seed={','.join(str(i) for i in range(int(value)))}"
     return [*rest, seeds] if {"-m", "--multirun"} & set(rest) else ["-m", *rest, seeds]
-
-
-def sweep_if_experiment_sweeps(args: list[str]) -> list[str]:
-    """`experiment=X` whose preset defines a sweep (hydra.sweeper.params) runs as a multirun without -m."""
-    if {"-m", "--multirun"} & set(args):
-        return args
-    import yaml
-
-    for a in args:
-        if a.startswith("experiment="):
-            path = config_dir() / "experiment" / f"{a.split('=', 1)[1]}.yaml"
-            preset = yaml.safe_load(path.read_text()) if path.is_file() else {}
-            if (preset or {}).get("hydra", {}).get("sweeper", {}).get("params"):
-                return ["-m", *args]
-    return args

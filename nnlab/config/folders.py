@@ -30,6 +30,10 @@ def resume_dir(resume: str) -> Path:
     return path
 
 
+CLAIMED: list[Path] = []  # folders this process created for a run or sweep (see forget_unused_claims)
+BOOKKEEPING = (".hydra", "multirun.yaml", ".run_id")  # what Hydra/nnlab write before any work is done
+
+
 def claim_dir(base: Path) -> Path:
     """Create and return `base`, or `base_1`, `base_2`, ... if taken (atomic: safe across processes)."""
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -37,9 +41,34 @@ def claim_dir(base: Path) -> Path:
     while True:
         try:
             path.mkdir()
+            CLAIMED.append(path)
             return path
         except FileExistsError:
             path, n = base.with_name(f"{base.name}_{n}"), n + 1
+
+
+def _unused(folder: Path) -> bool:
+    """Nothing but Hydra's bookkeeping and (empty or start-up) logs: no run wrote anything here."""
+    for f in folder.rglob("*"):
+        top = f.relative_to(folder).parts[0]
+        if f.is_file() and top not in BOOKKEEPING and not f.name.endswith(".log"):
+            return False
+    return True
+
+
+def forget_unused_claims() -> None:
+    """Remove the folders this process claimed where no run wrote anything (a configuration error, Ctrl-C
+    at start-up), and their date folder if it became empty; `compare` would list them as incomplete runs."""
+    import shutil
+
+    while CLAIMED:
+        folder = CLAIMED.pop()
+        if folder.is_dir() and _unused(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            for parent in folder.parents:
+                if parent == OUTPUTS or parent == OUTPUTS.resolve() or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 def run_dir(resume: str | None) -> str:

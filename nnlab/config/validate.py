@@ -5,7 +5,9 @@ Torch-free, so `nnlab validate` is instant. Every problem is collected; one Conf
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,63 @@ def group_choices(group: str, search_path: tuple[Path, ...] | list[Path] = ()) -
     """Valid names of a config group: its YAML files (file name = registry key), nnlab's own and those in the
     user's config folders (`--config-dir`, hydra.searchpath)."""
     return sorted({p.stem for d in (config_dir(), *search_path) for p in (Path(d) / group).glob("*.yaml")})
+
+
+def _leaves(node: Any, prefix: str) -> set[str]:
+    if not isinstance(node, dict) or not node:
+        return {prefix} if prefix else set()
+    out = {prefix} if prefix else set()
+    for k, v in node.items():
+        if k != "defaults":
+            out |= _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+@lru_cache(maxsize=1)
+def known_keys() -> frozenset[str]:
+    """Every dotted key some shipped config file sets (its group's package, or the root for `_global_` files)."""
+    import yaml
+
+    root = config_dir()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    keys = _leaves({k: v for k, v in yaml.load((root / "train.yaml").read_text(), loader).items()
+                    if k != "hydra"}, "")
+    for group in (p for p in root.iterdir() if p.is_dir() and p.name != "hydra"):
+        keys.add(group.name)
+        for f in group.glob("*.yaml"):
+            text = f.read_text()
+            data = yaml.load(text, loader) or {}
+            keys |= _leaves(data, "" if "@package _global_" in text.split("\n", 1)[0] else group.name)
+    return frozenset(k for k in keys if k.split(".")[0] != "hydra")
+
+
+def unknown_key_problem(key: str) -> str:
+    """'key: unknown ...' naming the close matches first, then the valid keys beside it."""
+    known = known_keys()
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    names = sorted(k.rsplit(".", 1)[-1] for k in known if (k.rsplit(".", 1)[0] if "." in k else "") == parent)
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'{parent}.{c}' if parent else c for c in close)}? " if close else ""
+    where = f"under {parent}" if parent else "at the top level"
+    return f"{key}: unknown key; {hint}valid keys {where}: {', '.join(names)}"
+
+
+def _unknown_keys(cfg: dict[str, Any]) -> list[str]:
+    known = known_keys()
+    found = sorted(k for k in _leaves(cfg, "") if k not in known
+                   and not any(p in known and _is_leaf_in_files(p) for p in _prefixes(k)))
+    return [unknown_key_problem(k) for k in found if not any(k.startswith(f + ".") for f in found)]
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _is_leaf_in_files(key: str) -> bool:
+    """A key some file sets to a plain value (its dict value, if any, is free-form: e.g. a list of dicts)."""
+    known = known_keys()
+    return not any(k.startswith(key + ".") for k in known)
 
 
 class _Checks:
@@ -81,6 +140,7 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
 
     `search_path`: the user's config folders, whose files are choices like nnlab's own."""
     c = _Checks(cfg)
+    c.problems.extend(_unknown_keys(cfg))
     for group in GROUPS:
         c.one_of(f"{group}.name", group_choices(group, search_path))
     # trainer
@@ -163,7 +223,7 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
     c.one_of("regularizer.early_stopping.monitor", MONITORS)
     c.one_of("regularizer.early_stopping.mode", ("min", "max"))
     # data
-    c.number("data.val_fraction", 0, 1, hi_open=True)
+    c.number("data.val_fraction", 0, 1, lo_open=True, hi_open=True)  # 0: no validation split to monitor
     c.number("data.limit_train", 0, integer=True)
     c.number("data.repeat", 1, integer=True)
     c.number("data.noise", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,12 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 def read_idx(path: Path) -> torch.Tensor:
     """The tensor stored in an IDX file (optionally .gz); a clear ConfigError if it is corrupt."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a cut .gz ends in EOFError
+        what = "cannot be read" if isinstance(e, PermissionError) else "is corrupt or truncated"
+        raise ConfigError(f"{path} {what} ({type(e).__name__}: {e}); delete it and place the original "
+                          "(or let nnlab download it again)") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise ConfigError(f"{path} is not an IDX file (bad magic number); delete it and place the original")
     ndim = raw[3]

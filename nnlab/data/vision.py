@@ -32,9 +32,13 @@ def _download(name: str, root: Path, train: bool) -> str | None:
     from torchvision import datasets
 
     cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+    made = [d for d in (root / FOLDERS[name] / "raw", root / FOLDERS[name], root) if not d.exists()]
     try:
         cls(str(root), train=train, download=True)
     except Exception as e:  # offline, proxy, disk: all mean "place the files yourself"
+        for d in made:  # the folders this download created, if it left them empty (deepest first)
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
         reason = " ".join(line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip())
         return reason[:400]
     return None
@@ -60,7 +64,13 @@ def read_split(name: str, root: Path, train: bool, download: bool) -> tuple[torc
     images, labels = (read_idx(f) for f in files)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ConfigError(f"{raw}: images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
-    return images, labels.long()
+    labels = labels.long()
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES[name])):
+        bad = ((labels < 0) | (labels >= len(CLASSES[name]))).sum().item()
+        raise ConfigError(f"{files[1]}: {bad} labels lie outside 0..{len(CLASSES[name]) - 1} (they span "
+                          f"{labels.min().item()}..{labels.max().item()}); {FOLDERS[name]} has "
+                          f"{len(CLASSES[name])} classes: replace the file with the original")
+    return images, labels
 
 
 def load_vision(name: str, *, root: str, val_fraction: float = 0.1, split_seed: int = 0,
