@@ -30,7 +30,7 @@ FINALS = (("final/test_acc", "test acc"), ("final/test_loss", "test loss"), ("fi
 
 def final_scalars(metrics: Mapping[str, float]) -> dict[str, float]:
     """The final numbers a run writes as scalars for the HPARAMS table: test scores, best monitored, budget."""
-    keep = {tag for tag, _ in FINALS}
+    keep = {tag for tag, _ in FINALS} | {"trial/pruned"}  # a search's trials: 1 pruned, 0 finished
     return {k: float(v) for k, v in metrics.items() if k in keep or k.startswith("final/best_")}
 
 

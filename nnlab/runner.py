@@ -246,7 +246,7 @@ def _run(cfg: dict[str, Any], run_dir: Path, job: Job, tracker: Tracker, resume:
         try:
             st = fit(p, tracker, state)
         except Pruned as e:
-            tracker.pruned(e.epoch, str(e), hparams_of(cfg, job.choices))
+            tracker.pruned(e.epoch, str(e))
             raise
     if p.settings.patience and (run_dir / "checkpoints" / "best.pt").is_file():
         p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])

@@ -233,14 +233,14 @@ class Tracker:
             self.writer.add_embedding(vectors, metadata=labels, label_img=images, global_step=self.global_step,
                                       tag=tag)
 
-    def pruned(self, epoch: int, message: str, hparams: Mapping[str, Any]) -> None:
-        """A search pruned this run after `epoch`: `trial/pruned` 1 (scalar and HParams metric), the reason as
-        TEXT, and a pruned.txt marker in the run folder (read back as status "pruned")."""
+    def pruned(self, epoch: int, message: str) -> None:
+        """A search pruned this run after `epoch`: `trial/pruned` 1 (scalar and HParams metric; the session
+        ends unsuccessful), the reason as TEXT, and a pruned.txt marker (read back as status "pruned")."""
         (self.run_dir / "pruned.txt").write_text(message + "\n")
         log.info(message)
         if self.writer is not None:
-            self.writer.add_text("trial/status", f"pruned after epoch {epoch}: {message}", epoch)
-            self.hparams(hparams, {"trial/pruned": 1.0})
+            self.writer.add_text("trial/status", f"pruned after epoch {epoch}: {message}", self.global_step)
+            self.final({"trial/pruned": 1.0}, ok=False)
 
     def summary(self, metrics: Mapping[str, float], verdicts: list[str], extra: Mapping[str, Any]) -> None:
         (self.run_dir / "metrics.json").write_text(json.dumps({**extra, **metrics}, indent=2) + "\n")

@@ -177,7 +177,12 @@ ROWS = [
     Row("sweep-every-job-invalid", ["train", "-m", "data=xor", "model=cnn", "trainer.seed=0,1"], 1,
         ["convolutions need image data"], records=True),
     Row("optuna-every-trial-fails", ["train", "-m", "hparams_search=optuna_lr", "data=xor", "model=cnn",
-                                      "hydra.sweeper.n_trials=2"], 1, ["every Optuna trial failed"], records=True),
+                                      "hydra.sweeper.n_trials=2"], 1, ["no trial of study optuna_lr completed"],
+        records=True),
+    # nnlab resume (a sweep) and nnlab board
+    Row("resume-sweep-missing", ["resume", "no_such_sweep"], 2, ["no_such_sweep", "not a sweep folder"]),
+    Row("resume-run-not-sweep", ["resume", "outputs"], 2, ["not a sweep folder", "multirun.yaml"]),
+    Row("board-missing-path", ["board", "no_such_folder"], 2, ["no such folder", "no_such_folder"]),
     # resume
     Row("resume-missing-path", ["train", "resume=nowhere"], 2, ["resume=nowhere", "holds no checkpoints/last.pt"]),
     Row("resume-latest-without-runs", ["train", "resume=latest"], 2, ["no run with checkpoints/last.pt"],
@@ -227,7 +232,7 @@ ROWS = [
     Row("config-dir-invalid-yaml", ["train", "--config-dir", "extra", "data=xor", "model=mine"], 2,
         ["not valid YAML"], setup=_write("extra/model/mine.yaml", "name: mlp\nhidden: [64\n")),
     Row("config-dir-misspelt-key", ["train", "--config-dir", "extra", *D, "data.root=empty", "model=mine"], 2,
-        ["model.hiden: unknown key", "did you mean model.hidden?"],
+        ["model.hiden: unknown key", "did you mean model.hidden"],
         setup=_write("extra/model/mine.yaml", "name: mlp\nhiden: [64]\n")),
     Row("config-dir-missing", ["train", "--config-dir", "no_such_dir", "data=xor"], 2, ["no_such_dir"]),
     # environment faults

@@ -31,7 +31,7 @@ def test_info_works_before_overrides(tmp_path):
 @pytest.mark.slow
 def test_completion_of_the_command_word(tmp_path):
     """`nnlab tr<TAB>` offers the command train, not the config group trainer."""
-    for line, want in (("nnlab tr", "train"), ("nnlab ", "train validate list doctor compare bench"),
+    for line, want in (("nnlab tr", "train"), ("nnlab ", "train resume validate list doctor compare board bench"),
                        ("nnlab list act", "activation")):
         r = nnlab("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": line, "COMP_POINT": str(len(line))})
         assert r.returncode == 0 and r.stdout.strip() == want, (line, r.stdout, r.stderr)

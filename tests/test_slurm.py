@@ -141,7 +141,7 @@ def test_scancel_mid_training_shows_interrupted_in_the_sweep_table_and_the_hint_
     out, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 130, err[-3000:]
     assert "Traceback" not in out + err
-    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in out.splitlines()
+    rows = {line.split("│")[2].strip(): line.split("│")[-2].strip() for line in out.splitlines()  # [1]: the run folder
             if line.startswith("│")}
     assert rows == {"relu": "interrupted", "tanh": "ok"}
     assert read_run(run_dir).status == "interrupted"

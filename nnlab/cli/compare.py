@@ -89,8 +89,9 @@ def check_args(runs: list[RunRecord], metric: str, by: str | None) -> tuple[str,
             keys = sorted({k for r in runs for k in r.overrides})
             from nnlab.config.validate import known_keys
 
-            config_key = by if by in known_keys() else next((k for k in sorted(known_keys()) if k.endswith(
-                "." + by)), None)
+            known = known_keys()
+            ending = sorted((k for k in known if k.endswith("." + by)), key=lambda k: not k.startswith("trainer."))
+            config_key = by if by in known else next(iter(ending), None)  # `seed`: trainer.seed first
             why = (f"it is {config_key} in the config, and every run here used its default, so all would fall "
                    f"in one group (sweep it, e.g. -m {config_key}=0,1,2)" if config_key else "no run sets it")
             problems.append(f"--by {by}: {why}; " + (

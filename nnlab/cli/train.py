@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -276,14 +277,22 @@ def preflight(args: list[str]) -> list[str]:
             raise ConfigError(f"cannot read the override {a!r}: {str(e).splitlines()[0]}. A value holding "
                               "= , [ ] { } ( ) quotes or spaces must be quoted for Hydra, e.g. "
                               "'resume=\"outputs/a=b,c=d\"' (the whole word in single quotes for the shell)") from None
-        if o.get_key_element() in ("hydra.run.dir", "hydra.sweep.dir") and not o.is_sweep_override():
+        key = o.get_key_element()
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and not o.is_sweep_override():
             folder = Path(str(o.value()))
-            if folder.is_dir() and any(folder.iterdir()):
+            if folder.is_dir() and any(folder.iterdir()) and not _continues_sweep(key, folder, args):
+                how = (f"nnlab resume {shlex.quote(str(folder))}" if key == "hydra.sweep.dir"
+                       else resume_hint(folder))
                 raise ConfigError(f"{a}: {folder} already holds files (a run?) and nnlab never writes over a run. "
-                                  f"To continue that run: {resume_hint(folder)}; for a new run, name a new or "
-                                  f"empty folder, or leave {o.get_key_element()} out (each run gets a fresh "
-                                  "dated folder)")
+                                  f"To continue it: {how}; for a new run, name a new or empty folder, or leave "
+                                  f"{key} out (each run gets a fresh dated folder)")
     return args
+
+
+def _continues_sweep(key: str, folder: Path, args: list[str]) -> bool:
+    """hydra.sweep.dir may name an existing sweep to continue it: `nnlab resume` (hydra.sweeper.resume=true),
+    or an Optuna search whose study (optuna.db) lives there."""
+    return key == "hydra.sweep.dir" and ("hydra.sweeper.resume=true" in args or (folder / "optuna.db").is_file())
 
 
 def expand_seeds(args: list[str]) -> list[str]:

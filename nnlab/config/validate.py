@@ -40,27 +40,44 @@ def _leaves(node: Any, prefix: str) -> set[str]:
     return out
 
 
-@lru_cache(maxsize=1)
-def known_keys() -> frozenset[str]:
-    """Every dotted key some shipped config file sets (its group's package, or the root for `_global_` files)."""
+def known_keys(search_path: tuple[Path, ...] = ()) -> frozenset[str]:
+    """Every dotted key some config file sets: nnlab's own and the user's folders (`--config-dir`), plus
+    `plugins` (the user's modules to import)."""
+    keys = set(_keys_in(config_dir(), root_file=True)) | {"plugins"}
+    for folder in search_path:
+        keys |= _keys_in(Path(folder), root_file=False)
+    return frozenset(keys)
+
+
+@lru_cache(maxsize=8)
+def _keys_in(root: Path, root_file: bool) -> frozenset[str]:
+    """The keys the config files under `root` set (each group's package, or the root for `_global_` files)."""
     import yaml
 
-    root = config_dir()
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    keys = _leaves({k: v for k, v in yaml.load((root / "train.yaml").read_text(), loader).items()
-                    if k != "hydra"}, "")
-    for group in (p for p in root.iterdir() if p.is_dir() and p.name != "hydra"):
+    keys: set[str] = set()
+    if root_file:
+        keys |= _leaves({k: v for k, v in yaml.load((root / "train.yaml").read_text(), loader).items()
+                         if k != "hydra"}, "")
+    for group in (p for p in root.iterdir() if p.is_dir() and p.name != "hydra") if root.is_dir() else ():
         keys.add(group.name)
         for f in group.glob("*.yaml"):
             text = f.read_text()
-            data = yaml.load(text, loader) or {}
+            try:
+                data = yaml.load(text, loader) or {}
+            except yaml.YAMLError:
+                continue  # Hydra reports a broken file itself, naming it
+            if not isinstance(data, dict):
+                continue
+            if not root_file and (config_dir() / group.name / f"{data.get('name')}.yaml").is_file():
+                continue  # the user's preset of a built-in (name: mlp): only the built-in's keys are valid
             keys |= _leaves(data, "" if "@package _global_" in text.split("\n", 1)[0] else group.name)
     return frozenset(k for k in keys if k.split(".")[0] != "hydra")
 
 
-def unknown_key_problem(key: str) -> str:
+def unknown_key_problem(key: str, known: frozenset[str] | None = None) -> str:
     """'key: unknown ...' naming the close matches first, then the valid keys beside it."""
-    known = known_keys()
+    known = known_keys() if known is None else known
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     names = sorted(k.rsplit(".", 1)[-1] for k in known if (k.rsplit(".", 1)[0] if "." in k else "") == parent)
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], names, n=3, cutoff=0.6)
@@ -69,11 +86,11 @@ def unknown_key_problem(key: str) -> str:
     return f"{key}: unknown key; {hint}valid keys {where}: {', '.join(names)}"
 
 
-def _unknown_keys(cfg: dict[str, Any]) -> list[str]:
-    known = known_keys()
+def _unknown_keys(cfg: dict[str, Any], search_path: tuple[Path, ...]) -> list[str]:
+    known = known_keys(search_path)
     found = sorted(k for k in _leaves(cfg, "") if k not in known
-                   and not any(p in known and _is_leaf_in_files(p) for p in _prefixes(k)))
-    return [unknown_key_problem(k) for k in found if not any(k.startswith(f + ".") for f in found)]
+                   and not any(p in known and _is_leaf_in_files(p, known) for p in _prefixes(k)))
+    return [unknown_key_problem(k, known) for k in found if not any(k.startswith(f + ".") for f in found)]
 
 
 def _prefixes(key: str) -> list[str]:
@@ -81,9 +98,8 @@ def _prefixes(key: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _is_leaf_in_files(key: str) -> bool:
+def _is_leaf_in_files(key: str, known: frozenset[str]) -> bool:
     """A key some file sets to a plain value (its dict value, if any, is free-form: e.g. a list of dicts)."""
-    known = known_keys()
     return not any(k.startswith(key + ".") for k in known)
 
 
@@ -140,7 +156,7 @@ def problems(cfg: dict[str, Any], search_path: tuple[Path, ...] | list[Path] = (
 
     `search_path`: the user's config folders, whose files are choices like nnlab's own."""
     c = _Checks(cfg)
-    c.problems.extend(_unknown_keys(cfg))
+    c.problems.extend(_unknown_keys(cfg, tuple(Path(f) for f in search_path)))
     for group in GROUPS:
         c.one_of(f"{group}.name", group_choices(group, search_path))
     # trainer
