@@ -5,6 +5,7 @@ No torch import on the fast paths (`--help`, `list`, `validate`, `compare`).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -29,6 +30,12 @@ examples:
 """
 
 COMMANDS = ("train", "resume", "validate", "list", "doctor", "compare", "board", "bench")
+HANDLERS = {  # command -> (module, function(argv) -> exit code); imported only when the command runs
+    "resume": ("nnlab.cli.resume", "main"), "list": ("nnlab.cli.listing", "list_command"),
+    "compare": ("nnlab.cli.compare", "main"), "board": ("nnlab.cli.board", "main"),
+    "bench": ("nnlab.cli.bench", "main"), "doctor": ("nnlab.cli.doctor", "doctor_command"),
+    "validate": ("nnlab.cli.validate", "validate_command"),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,34 +69,9 @@ def _dispatch(args: list[str]) -> None:
         from nnlab.cli import train
 
         train.main(rest)
-    elif command == "resume":
-        from nnlab.cli.resume import main as resume_main
-
-        sys.exit(resume_main(rest))
-    elif command == "list":
-        from nnlab.cli.listing import list_command
-
-        sys.exit(list_command(rest))
-    elif command == "compare":
-        from nnlab.cli.compare import main as compare_main
-
-        sys.exit(compare_main(rest))
-    elif command == "board":
-        from nnlab.cli.board import main as board_main
-
-        sys.exit(board_main(rest))
-    elif command == "bench":
-        from nnlab.cli.bench import main as bench_main
-
-        sys.exit(bench_main(rest))
-    elif command == "doctor":
-        from nnlab.cli.doctor import doctor_command
-
-        sys.exit(doctor_command(rest))
-    elif command == "validate":
-        from nnlab.cli.validate import validate_command
-
-        sys.exit(validate_command(rest))
+    elif command in HANDLERS:
+        module, function = HANDLERS[command]
+        sys.exit(getattr(importlib.import_module(module), function)(rest))
     else:
         import difflib
 

@@ -18,3 +18,9 @@ def dense(n_in: int, n_out: int, act: ActFactory, *, dropout: float = 0.0, batch
     if dropout:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def classifier_head(features: int, width: int, out_units: int, act: ActFactory, dropout: float = 0.0) -> nn.Sequential:
+    """Flatten -> Linear -> activation -> [Dropout] -> Linear: the convolutional nets' classifier."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(features, width), act(),
+                         nn.Dropout(dropout) if dropout else nn.Identity(), nn.Linear(width, out_units))

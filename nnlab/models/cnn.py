@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from nnlab.models.blocks import ActFactory
+from nnlab.models.blocks import ActFactory, classifier_head
 
 
 class BasicBlock(nn.Module):
@@ -35,8 +35,7 @@ class CNN(nn.Module):
             stages += [act(), *(BasicBlock(c_out, act) for _ in range(blocks)), nn.MaxPool2d(2)]
             c_in, h, w = c_out, h // 2, w // 2
         self.features = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * h * w, head), act(),
-                                  nn.Dropout(dropout) if dropout else nn.Identity(), nn.Linear(head, out_units))
+        self.head = classifier_head(c_in * h * w, head, out_units, act, dropout)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, out_units)
         return self.head(self.features(x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nnlab.models.blocks import ActFactory
+from nnlab.models.blocks import ActFactory, classifier_head
 from nnlab.registry import ConfigError
 
 BRANCHES = ("1x1", "3x3", "5x5", "dilated", "pool")
@@ -63,8 +63,7 @@ class MultiBranchCNN(nn.Module):
             stages += [MultiBranchBlock(c_in, c_out, branches, act, batchnorm=batchnorm), nn.MaxPool2d(2)]
             c_in, h, w = c_out, h // 2, w // 2
         self.features = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * h * w, head), act(),
-                                  nn.Dropout(dropout) if dropout else nn.Identity(), nn.Linear(head, out_units))
+        self.head = classifier_head(c_in * h * w, head, out_units, act, dropout)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, out_units)
         return self.head(self.features(x))
