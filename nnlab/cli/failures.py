@@ -78,12 +78,9 @@ def classify(e: BaseException) -> tuple[int | None, str, str]:
             bad = next(y for y in chain if isinstance(y, yaml.YAMLError))
             return EXIT_CONFIG, "configuration error", f"a config file is not valid YAML: {_one_paragraph(bad)}"
         if isinstance(x, (HydraException, OmegaConfBaseException)):
-            unknown = re.match(r"Could not override '([^']+)'", str(x))
-            if unknown:
-                from nnlab.config.validate import unknown_key_problem
+            from nnlab.config.compose import explain_composition_error
 
-                return EXIT_CONFIG, "configuration error", unknown_key_problem(unknown.group(1))
-            return EXIT_CONFIG, "configuration error", _one_paragraph(x)
+            return EXIT_CONFIG, "configuration error", explain_composition_error(x)
     return None, "", ""
 
 

@@ -17,7 +17,10 @@ HIDDEN = ("hydra",)
 def describe(path: Path) -> str:
     """`description:` of an experiment, else the file's first comment line, else its key settings."""
     text = path.read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        return f"(not valid YAML: {' '.join(str(e).split())[:80]})"
     if isinstance(data, dict) and isinstance(data.get("experiment"), dict):
         return str(data["experiment"].get("description", ""))
     for line in text.splitlines():

@@ -87,7 +87,8 @@ def sweep_values(config: DictConfig) -> dict[str, list[Any]]:
     choice and range sweeps only (an Optuna interval has no list of values)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=False) or {}
+    params = config.hydra.sweeper.get("params")  # None for a plain grid sweep (the values are on the line)
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
     raw = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     values: dict[str, list[Any]] = {}
     try:

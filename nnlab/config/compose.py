@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from nnlab.config.folders import register
 from nnlab.config.paths import config_dir, search_path
@@ -31,8 +33,34 @@ def compose_with_search_path(overrides: list[str]) -> tuple[dict[str, Any], list
         with open_dict(cfg):
             del cfg["hydra"]
         return OmegaConf.to_container(cfg, resolve=True), folders
-    except HydraException as e:
-        raise ConfigError(str(e)) from None
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError) as e:
+        raise ConfigError(explain_composition_error(e)) from None
+
+
+def explain_composition_error(e: BaseException) -> str:
+    """Hydra's or YAML's composition error as nnlab's one paragraph: an unknown key or a misspelt choice with the
+    close matches first, a comma list without -m, a config file that is not valid YAML."""
+    import difflib
+    import re
+
+    from nnlab.config.validate import group_choices, unknown_key_problem
+
+    text = str(e)
+    if isinstance(e, yaml.YAMLError) or isinstance(e.__cause__, yaml.YAMLError):
+        return "a config file is not valid YAML: " + " ".join(str(e.__cause__ or e).split())
+    if m := re.match(r"Could not override '([^']+)'", text):
+        return unknown_key_problem(m.group(1))
+    if m := re.search(r"Could not find '([\w/]+)/([^']+)'", text):
+        group, name = m.group(1).rsplit("/", 1)[-1], m.group(2)
+        choices = sorted(group_choices(group))
+        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        return (f"{group}={name}: no such {group}; {hint}choose one of: {', '.join(choices)} "
+                f"(`nnlab list {group}` describes each)")
+    if "Ambiguous value for argument" in text:
+        return (f"{text.splitlines()[0]}. A comma list asks for several runs: add -m (nnlab train -m ...) to sweep "
+                "over the values, or quote a value that holds commas")
+    return " ".join(text.split())
 
 
 def config_dir_as_searchpath(args: list[str]) -> list[str]:

@@ -79,6 +79,9 @@ def unknown_key_problem(key: str, known: frozenset[str] | None = None) -> str:
     """'key: unknown ...' naming the close matches first, then the valid keys beside it."""
     known = known_keys() if known is None else known
     parent = key.rsplit(".", 1)[0] if "." in key else ""
+    if key in known:  # a setting of other choices of the group (data.val_fraction with data=xor)
+        return (f"{key}: not a setting of the chosen {parent} (other choices of {parent} have it); "
+                f"`nnlab train --cfg job {parent}=<choice>` shows a choice's settings")
     names = sorted(k.rsplit(".", 1)[-1] for k in known if (k.rsplit(".", 1)[0] if "." in k else "") == parent)
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], names, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(f'{parent}.{c}' if parent else c for c in close)}? " if close else ""
