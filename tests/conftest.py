@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,17 @@ import pytest
 
 from nnlab.config.compose import compose_config
 from nnlab.data.idx import write_idx
+
+
+def pytest_configure(config):
+    """Under `pytest -n N` each worker, and every run it starts, gets its share of the cores: runs side by side
+    with a thread per core each would spin their OpenMP threads against each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture

@@ -61,7 +61,6 @@ def test_unknown_activation_lists_the_choices(tmp_path):
     assert all(a in r.stderr for a in ("relu", "mish", "leaky_relu", "swish_efficient"))
 
 
-@pytest.mark.slow
 def test_all_config_problems_in_one_error_exit_2(tmp_path):
     """Three bad values give one error naming all three, exit code 2 and no traceback."""
     r = nnlab("train", "optimizer.lr=-1", "model.dropout=1.5", "trainer.epochs=0", cwd=tmp_path)
@@ -112,6 +111,18 @@ def test_list_and_help_do_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "swish_efficient" in r.stdout and "configuration OK" in r.stdout
+
+
+def test_a_refused_run_answers_before_torch_is_imported(tmp_path):
+    """What `nnlab validate` refuses, `nnlab train` refuses too before it imports torch: exit 2 at once."""
+    code = ("import sys\nfrom nnlab.cli import main\n"
+            "for args in (['optimizer.lr=-1'], ['+foo=1'], ['model=cnn'], ['trainer.clip.mode=sometimes']):\n"
+            "    try:\n        main(['train', 'data=xor', *args])\n    except SystemExit as e:\n"
+            "        assert e.code == 2, (args, e.code)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("configuration error") == 4 and not list(tmp_path.glob("outputs/*/*/*/metrics.json"))
 
 
 def test_list_unknown_group(tmp_path):

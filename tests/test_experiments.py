@@ -21,7 +21,7 @@ SHRUNK = {
                           "activation=relu,leaky_relu,sigmoid,mish"], "all"),
     "loss_choice": (["data.limit_train=5000", "trainer.epochs=2"], "all"),
     "optimizers": (["data.limit_train=5000", "trainer.epochs=2"], "all"),
-    "regularization_overfit": (["data.limit_train=500", "trainer.epochs=25",
+    "regularization_overfit": (["data.limit_train=500", "trainer.epochs=15", "data.val_fraction=0.02",
                                 "regularizer=none,dropout,early_stopping,augment"], "all"),
     "siamese_pairs": (["data.pairs=4000", "trainer.epochs=3"], "all"),
     "dynamic_depth": (["data.limit_train=6000", "trainer.epochs=1"], "all"),

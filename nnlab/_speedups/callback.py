@@ -1,4 +1,5 @@
-"""The speed-ups that hook into a Hydra run: the joblib fork server at sweep start, gc.freeze at job start."""
+"""The speed-up that hooks into a Hydra run: the joblib fork server at sweep start (gc.freeze comes with the first
+job, after its config is checked: cli/train.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,3 @@ class SpeedupsCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _speedups.is_joblib(config.hydra.launcher):  # also where a preset, not the command line, chose joblib
             _speedups.start_forkserver()
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _speedups.freeze_once()

@@ -62,11 +62,6 @@ def main(args: list[str]) -> None:
 def train(cfg: DictConfig) -> float | str | None:
     """One job. Returns the best monitored validation metric for sweepers (`trial.PRUNED` for a pruned
     Optuna trial, None for a failed job); exits with a code in a single run."""
-    from nnlab.loop import Interrupted, Pruned
-    from nnlab.plugins import load_plugins
-    from nnlab.runner import run
-    from nnlab.trial import PRUNED, epoch_hook
-
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -74,23 +69,7 @@ def train(cfg: DictConfig) -> float | str | None:
         _write_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
         return None
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        load_plugins(plain.get("plugins"))  # in every process that runs a job: the user's parts register first
-        validate(plain, search_path(hc.runtime.config_sources))
-        if multirun and not plain["trainer"]["threads"]:
-            plain["trainer"]["threads"] = parallel_threads(hc.launcher)
-        resume = None
-        if plain.get("resume") or (multirun and _requeued(run_dir)):
-            plain, resume = resumed_config(plain, run_dir, list(hc.overrides.task))
-        choices = {k: plain[k]["name"] if isinstance(plain.get(k), dict) and "name" in plain[k] else v
-                   for k, v in hc.runtime.choices.items()}  # a resumed run's own choices, not the defaults
-        monitor = plain["regularizer"]["early_stopping"]["monitor"]
-        metrics = run(plain, run_dir, choices, resume=resume, overrides=list(hc.overrides.task), sweep=multirun,
-                      epoch_hook=epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None)
-    except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
-        return PRUNED
-    except Interrupted as e:
-        return _stopped(multirun, run_dir, e)
+        return _job(_checked(cfg, hc), hc, run_dir, multirun)
     except (Exception, KeyboardInterrupt) as e:
         if not multirun:
             _exit_for(e)  # here, not in main(): Hydra would add its own "Error executing job" line
@@ -103,6 +82,41 @@ def train(cfg: DictConfig) -> float | str | None:
         _console().print(f"[bold red]{title}:[/] {escape(message)}", soft_wrap=True, highlight=False)
         (run_dir / "error.txt").write_text(f"{title}: {message}\n")  # the other jobs go on
         return None
+
+
+def _checked(cfg: DictConfig, hc: DictConfig) -> dict:
+    """The job's config as plain containers, every value checked (ConfigError) before torch is imported: a
+    refused run answers in a fraction of a second."""
+    from nnlab.plugins import load_plugins
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    load_plugins(plain.get("plugins"))  # in every process that runs a job: the user's parts register first
+    validate(plain, search_path(hc.runtime.config_sources))
+    return plain
+
+
+def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | str | None:
+    """Train the checked config in `run_dir` (resuming where asked or requeued); the monitored result."""
+    _speedups.freeze_once()
+    from nnlab.loop import Interrupted, Pruned
+    from nnlab.runner import run
+    from nnlab.trial import PRUNED, epoch_hook
+
+    if multirun and not plain["trainer"]["threads"]:
+        plain["trainer"]["threads"] = parallel_threads(hc.launcher)
+    resume = None
+    if plain.get("resume") or (multirun and _requeued(run_dir)):
+        plain, resume = resumed_config(plain, run_dir, list(hc.overrides.task))
+    choices = {k: plain[k]["name"] if isinstance(plain.get(k), dict) and "name" in plain[k] else v
+               for k, v in hc.runtime.choices.items()}  # a resumed run's own choices, not the defaults
+    monitor = plain["regularizer"]["early_stopping"]["monitor"]
+    try:
+        metrics = run(plain, run_dir, choices, resume=resume, overrides=list(hc.overrides.task), sweep=multirun,
+                      epoch_hook=epoch_hook(hc.sweeper, monitor, run_dir) if multirun else None)
+    except Pruned:  # only sweep jobs (Optuna trials) are pruned; the tracker logged why and wrote pruned.txt
+        return PRUNED
+    except Interrupted as e:
+        return _stopped(multirun, run_dir, e)
     (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     return metrics.get(f"final/best_{monitor.replace('/', '_')}")
 
