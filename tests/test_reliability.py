@@ -199,3 +199,16 @@ def test_resume_does_not_log_the_init_curve_twice(cfg_for, tmp_path, fake_mnist)
     ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
     ea.Reload()
     assert [e.step for e in ea.Scalars("init/activation_std_by_layer")] == [0]  # one ReLU layer in the MLP
+
+
+def test_ctrl_c_while_torch_is_imported_takes_effect_when_the_import_is_done():
+    """Ctrl-C inside the block that imports torch does not cut the import short (a half-loaded extension
+    module ends in a traceback or in the interrupt being lost): the block finishes, then KeyboardInterrupt."""
+    from nnlab.cli.train import _ctrl_c_held
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt), _ctrl_c_held():
+        signal.raise_signal(signal.SIGINT)
+        finished.append(True)
+    assert finished
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -11,6 +11,8 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -97,7 +99,8 @@ def _checked(cfg: DictConfig, hc: DictConfig) -> dict:
 
 def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | str | None:
     """Train the checked config in `run_dir` (resuming where asked or requeued); the monitored result."""
-    _speedups.freeze_once()
+    with _ctrl_c_held():
+        _speedups.freeze_once()  # imports the runner, and torch with it
     from nnlab.loop import Interrupted, Pruned
     from nnlab.runner import run
     from nnlab.trial import PRUNED, epoch_hook
@@ -119,6 +122,25 @@ def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | 
         return _stopped(multirun, run_dir, e)
     (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     return metrics.get(f"final/best_{monitor.replace('/', '_')}")
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C during the block (torch's import) takes effect when it ends: a KeyboardInterrupt raised inside an
+    extension module's import leaves it half loaded, and the process then ends in a traceback or, worse, goes
+    on as if nothing had been pressed."""
+    pressed: list[int] = []
+    try:
+        old = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    except ValueError:  # not the main thread (a launcher's worker thread): nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 def _requeued(run_dir: Path) -> bool:
