@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,13 @@ from nnlab.data.idx import write_idx
 
 def pytest_configure(config):
     """Under `pytest -n N` each worker, and every run it starts, gets its share of the cores: runs side by side
-    with a thread per core each would spin their OpenMP threads against each other."""
+    with a thread per core each would spin their OpenMP threads against each other. Ctrl-C acts as in a
+    terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background (nohup, some CI): the
+        try:  # processes the tests start get Ctrl-C as in a terminal, where the Ctrl-C tests send it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:  # not the main thread
+            pass
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))

@@ -130,6 +130,9 @@ def _ctrl_c_held() -> Iterator[None]:
     extension module's import leaves it half loaded, and the process then ends in a traceback or, worse, goes
     on as if nothing had been pressed."""
     pressed: list[int] = []
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored (nohup) or someone else's
+        yield
+        return
     try:
         old = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
     except ValueError:  # not the main thread (a launcher's worker thread): nothing to hold
