@@ -366,16 +366,20 @@ def _augment(p: Pipeline, xb: Tensor, aug_gen: torch.Generator) -> Tensor:
     return random_affine(xb, aug_gen) if p.settings.augment and xb.ndim == 4 else xb
 
 
+def _stop_agreed(p: Pipeline, stop: _StopRequest) -> bool:
+    """Whether a signal asked to stop, on any rank (every rank calls this at the same step)."""
+    if p.ranks.active:
+        return any_rank(stop.signal is not None, p.data.train.y.device)
+    return stop.signal is not None
+
+
 def _log_or_stop(p: Pipeline, tracker: Tracker, st: LoopState, t: Training, step: StepResult,
                  acc: EpochAccumulator, clock: Clock, stop: _StopRequest) -> None:
     """Log at log steps; on a stop request, save last.pt mid-epoch and raise Interrupted.
 
     Ranks stop together: the flag is agreed on at log steps (a rank stopping alone would hang DDP)."""
     log_now = st.global_step % p.settings.log_every == 0
-    if p.ranks.active:
-        stopping = log_now and any_rank(stop.signal is not None, p.data.train.y.device)
-    else:
-        stopping = stop.signal is not None
+    stopping = _stop_agreed(p, stop) if log_now or not p.ranks.active else False
     if log_now or stopping:
         _log_step(p, tracker, t.model, st, step, acc, clock)
     if stopping:
@@ -443,5 +447,7 @@ def fit(p: Pipeline, tracker: Tracker, resume: dict[str, Any] | None = None) -> 
             st.elapsed += time.perf_counter() - clock.epoch_start
             if _end_epoch(p, tracker, st, acc, t.aug_gen):
                 break
+        if _stop_agreed(p, stop):  # came after the last step (last validation, checkpoint): last.pt holds it all
+            raise Interrupted(*stop.names())
     tracker.end()
     return st

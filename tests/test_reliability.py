@@ -220,3 +220,24 @@ def test_ctrl_c_while_torch_is_imported_takes_effect_when_the_import_is_done():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_signal_after_the_last_step_still_stops_the_run(tmp_path, cfg_for):
+    """SIGTERM after the last training step (here during the last epoch's end, as in its validation or
+    checkpoint) is not lost: the run ends as Interrupted with last.pt holding every epoch, and resuming it
+    only scores the run."""
+    cfg = cfg_for("data=xor", "trainer.epochs=2")
+    tracker = _tracker(tmp_path)
+
+    def hook(epoch, _metrics):
+        if epoch == 2:
+            signal.raise_signal(signal.SIGTERM)
+    try:
+        with pytest.raises(Interrupted, match="SIGTERM"):
+            run(cfg, tmp_path, {}, tracker, epoch_hook=hook)
+    finally:
+        tracker.close()
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["loop"]["epoch"] == 2
+    assert not (tmp_path / "metrics.json").exists()
+    resumed = _run(cfg, tmp_path, resume=tmp_path / "checkpoints" / "last.pt")
+    assert resumed["final/epochs"] == 2
