@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnlab.registry import ConfigError
+from nnlab.stats import bounds, mean_ci
 
 if TYPE_CHECKING:
     from nnlab.runs import RunRecord
@@ -27,15 +29,14 @@ def epoch_series(run_dir: Path, tags: tuple[str, ...]) -> dict[str, list[float]]
     return {t: [v for _, v in sorted(points)] for t, points in read_scalars(run_dir, tags).items()}
 
 
-def band(curves: list[list[float]]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Epochs, mean and 95% t interval across runs at each epoch that every run reached (the interval is the
-    mean itself where only one run is left)."""
-    from nnlab.stats import mean_ci
-
+def band(curves: list[list[float]], within: tuple[float, float] = (-math.inf, math.inf)
+         ) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Epochs, mean and 95% t interval (cut to `within`) across runs at each epoch that every run reached (the
+    interval is the mean itself where only one run is left)."""
     epochs = min(len(c) for c in curves)
     xs, mean, lo, hi = [], [], [], []
     for e in range(epochs):
-        est = mean_ci([c[e] for c in curves])
+        est = mean_ci([c[e] for c in curves], within=within)
         xs.append(e + 1)
         mean.append(est.mean)
         lo.append(est.mean if est.n < 2 else est.lo)
@@ -68,7 +69,7 @@ def plot_groups(groups: dict[str, list[RunRecord]], out: Path, by: str | None = 
             curves = [s[tag] for s in series if s.get(tag)]
             if not curves:
                 continue
-            xs, mean, lo, hi = band(curves)
+            xs, mean, lo, hi = band(curves, bounds(tag))
             label = f"{name} (n={len(curves)})"
             line, = ax.plot(xs, mean, marker="o", markersize=3, label=label if i == 0 else None)
             if i == 0:

@@ -38,8 +38,17 @@ def finite(xs: Sequence[float]) -> list[float]:
     return [float(x) for x in xs if x is not None and math.isfinite(float(x))]
 
 
-def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Estimate:
-    """Mean, std and the t interval mean ± t(level, n-1)·s/√n (scipy.stats.t)."""
+def bounds(metric: str) -> tuple[float, float]:
+    """The values a metric can take: [0, 1] for accuracies (`final/test_acc`, `val/acc`, `Accuracy/val`),
+    unbounded for the rest."""
+    name = metric.lower()
+    return (0.0, 1.0) if name.endswith("acc") or "accuracy" in name else (-math.inf, math.inf)
+
+
+def mean_ci(xs: Sequence[float], level: float = LEVEL, within: tuple[float, float] = (-math.inf, math.inf)
+            ) -> Estimate:
+    """Mean, std and the t interval mean ± t(level, n-1)·s/√n (scipy.stats.t), cut to `within` (an accuracy's
+    interval never reaches past 1)."""
     from scipy import stats
 
     xs = finite(xs)
@@ -55,7 +64,7 @@ def mean_ci(xs: Sequence[float], level: float = LEVEL) -> Estimate:
     if std == 0:
         return Estimate(n, mean, 0.0, mean, mean)
     lo, hi = stats.t.interval(level, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return Estimate(n, mean, std, float(lo), float(hi))
+    return Estimate(n, mean, std, max(float(lo), within[0]), min(float(hi), within[1]))
 
 
 def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Difference:

@@ -16,7 +16,7 @@ from nnlab.cli.sweep_summary import report_verdicts
 from nnlab.cli.train import expand_seeds
 from nnlab.registry import ConfigError
 from nnlab.runs import RunRecord, seed_groups
-from nnlab.stats import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, decide, holm, mean_ci, welch
+from nnlab.stats import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, bounds, decide, holm, mean_ci, welch
 from nnlab.verdicts import VERDICTS, as_json
 
 
@@ -36,6 +36,16 @@ def test_mean_ci_edge_cases():
     assert (same.lo, same.hi, same.std) == (1.0, 1.0, 0.0)
     assert mean_ci([1.0, float("nan"), 3.0]).n == 2
     assert mean_ci([]).n == 0
+
+
+def test_an_accuracys_interval_stays_within_0_and_1():
+    """Accuracies near 1 whose t interval would pass 1 are cut to [0, 1] (table and plot band); the mean and
+    std are untouched, and other metrics keep the whole t interval."""
+    xs = [0.99, 1.0, 0.96]
+    whole, cut = mean_ci(xs), mean_ci(xs, within=bounds("final/test_acc"))
+    assert whole.hi > 1 and cut.hi == 1.0 and cut.lo == whole.lo and (cut.mean, cut.std) == (whole.mean, whole.std)
+    assert all(bounds(m) == (0.0, 1.0) for m in ("val/acc", "final/val_acc", "Accuracy/val"))
+    assert bounds("final/test_loss") == bounds("Loss/val") == (-math.inf, math.inf)
 
 
 def test_welch_matches_the_closed_form():
@@ -150,8 +160,11 @@ def test_by_table_with_baseline_says_no_significant_difference():
 
 
 def test_seed_groups_table_shows_n_and_ci():
-    text = _text(seed_groups_table(_runs({("4", "false"): [1.0, 2.0, 3.0]}), "final/val_acc"))
-    assert "[-0.4841, 4.4841]" in text and "│ 3 " in text
+    """The seeds table shows n and the t interval; an accuracy's interval is cut to [0, 1]."""
+    loss = _text(seed_groups_table(_runs({("4", "false"): [1.0, 2.0, 3.0]}, "final/val_loss"), "final/val_loss"))
+    assert "[-0.4841, 4.4841]" in loss and "│ 3 " in loss
+    acc = _text(seed_groups_table(_runs({("4", "false"): [0.99, 1.0, 0.96]}), "final/val_acc"))
+    assert "1.0000]" in acc and "│ 3 " in acc
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -10,7 +10,7 @@ import math
 from rich.table import Table
 
 from nnlab.runs import RunRecord, by_value, higher_is_better, seed_groups
-from nnlab.stats import Estimate, holm, mean_ci, welch
+from nnlab.stats import Estimate, bounds, holm, mean_ci, welch
 
 ALPHA = 0.05
 
@@ -44,7 +44,7 @@ def _estimate_cells(e: Estimate) -> list[str]:
 def seed_groups_table(runs: list[RunRecord], metric: str) -> Table:
     """One row per configuration, over the runs that differ from it only by seed."""
     groups = seed_groups(runs)
-    est = {label: mean_ci(_values(rs, metric)) for label, rs in groups.items()}
+    est = {label: mean_ci(_values(rs, metric), within=bounds(metric)) for label, rs in groups.items()}
     table = Table(title=f"{metric} over seeds (95% CI: t interval)")
     table.add_column("configuration")
     _add_estimate_columns(table)
@@ -57,7 +57,7 @@ def by_table(runs: list[RunRecord], by: str, metric: str, baseline: str | None =
     """Per value of `by` (pooled over every other variation: seeds, other keys): n, mean, std, 95% CI; with a
     baseline, the difference to it (Welch), its 95% CI, p and Holm-corrected p across the other values."""
     groups = {v: _values(rs, metric) for v, rs in by_value(runs, by).items()}
-    est = {v: mean_ci(xs) for v, xs in groups.items()}
+    est = {v: mean_ci(xs, within=bounds(metric)) for v, xs in groups.items()}
     title = f"{metric} by {by}" + (f", against {by}={baseline}" if baseline else "") + " (95% CI: t interval)"
     table = Table(title=title)
     table.add_column(by)
