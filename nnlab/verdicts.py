@@ -261,24 +261,25 @@ def siamese_pairs(runs: list[RunRecord]) -> list[Verdict]:
 def dynamic_depth(runs: list[RunRecord]) -> list[Verdict]:
     """Per depth, over seeds: blocks used and test accuracy at thresholds 0.5 / 0.9 / 1 (full depth)."""
     verdicts = []
-    for depth in sorted(_values(runs, "model.depth"), key=int):
-        d, want = int(depth), {"model.depth": depth}
+    for depth in sorted(_values(runs, "model.depth"), key=int) or [None]:  # None: no run says which depth
+        d, want = (int(depth), {"model.depth": depth}) if depth else (0, {})
+        label = f"depth {d}" if d else "every depth"
 
         def used(t: str) -> str:
             return f"exit/test_depth@{t}"
 
-        share = _arm(runs, lambda r: r.metrics.get(used("0.5"), math.nan) / d, **want)
+        share = _arm(runs, lambda r: r.metrics.get(used("0.5"), math.nan) / d if d else math.nan, **want)
         order = _arm(runs, lambda r: min(r.metrics.get(used("0.9"), math.nan) - r.metrics.get(used("0.5"), math.nan),
                                          r.metrics.get(used("1"), math.nan) - r.metrics.get(used("0.9"), math.nan)),
                      **want)
         verdicts += [
-            level(f"depth {d}: confident inputs exit early (threshold 0.5 runs under three quarters of the blocks)",
+            level(f"{label}: confident inputs exit early (threshold 0.5 runs under three quarters of the blocks)",
                   "share of blocks used at 0.5", share, high=0.75),
-            level(f"depth {d}: early exits cost at most 2 points of test accuracy (threshold 0.9 vs full depth, "
+            level(f"{label}: early exits cost at most 2 points of test accuracy (threshold 0.9 vs full depth, "
                   "paired per run)", "accuracy at 0.9 minus at full depth",
                   _arm(runs, lambda r: r.metrics.get("exit/test_acc@0.9", math.nan)
                        - r.metrics.get("exit/test_acc@1", math.nan), **want), low=-0.02),
-            level(f"depth {d}: a lower threshold saves more computation (blocks used 0.5 < 0.9 < 1)",
+            level(f"{label}: a lower threshold saves more computation (blocks used 0.5 < 0.9 < 1)",
                   "smallest step in blocks used", order, low=0.0, fmt=".2f"),
         ]
     return verdicts

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from nnlab.loop import _steps
-from nnlab.tracker import (
-    _epochs,
-    metrics_table,  # noqa: F401  (the table the title below heads)
-)
+from nnlab.tracker import _epochs
 
 from helpers import nnlab
 
@@ -37,4 +32,3 @@ def test_completion_of_the_command_word(tmp_path):
         assert r.returncode == 0 and r.stdout.strip() == want, (line, r.stdout, r.stderr)
     r = nnlab("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "nnlab train activation=re"})
     assert "activation=relu" in r.stdout.split()
-    assert os.environ.get("COMP_LINE") is None

@@ -33,6 +33,8 @@ STRATEGY_KEYS = ("trainer.strategy=", "+trainer.strategy=", "++trainer.strategy=
 class _Launcher(BaseSubmititLauncher):
     """What nnlab adds to both submitit launchers: ddp for several tasks, every job's result collected."""
 
+    cluster = ""  # submitit's executor: "local" or "slurm"
+
     def _tasks(self) -> int:
         return int(self.params.get("nodes") or 1) * int(self.params.get("tasks_per_node") or 1)
 
@@ -78,13 +80,13 @@ class _Launcher(BaseSubmititLauncher):
         import submitit
 
         params = dict(self.params)
-        init = {f"{self._EXECUTOR}_{k}": params.pop(k) for k in ("max_num_timeout",) if k in params}
-        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=params.pop("submitit_folder"), **init)
+        init = {f"{self.cluster}_{k}": params.pop(k) for k in ("max_num_timeout",) if k in params}
+        executor = submitit.AutoExecutor(cluster=self.cluster, folder=params.pop("submitit_folder"), **init)
         base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
+        executor.update_parameters(**{k if k in base else f"{self.cluster}_{k}": v for k, v in params.items()})
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        log.info(f"Submitit '{self.cluster}' sweep output dir : {sweep_dir}")
         job_params = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
@@ -101,7 +103,7 @@ class _Launcher(BaseSubmititLauncher):
             state = job.state
         folder = _job_folder(Path(str(self.config.hydra.sweep.dir)), num)
         cancelled = state.startswith("CANCELLED")
-        what = "SLURM job" if self._EXECUTOR == "slurm" else "job"
+        what = "SLURM job" if self.cluster == "slurm" else "job"
         note = (f"{what} {job.job_id} was {state.lower()} before it could save a result"
                 if cancelled else f"{what} {job.job_id} ended without a result (state {state})")
         if folder is not None and (folder / "checkpoints" / "last.pt").is_file():
@@ -111,15 +113,21 @@ class _Launcher(BaseSubmititLauncher):
         if folder is not None and not (folder / "metrics.json").is_file():
             (folder / ("interrupted.txt" if cancelled else "error.txt")).write_text(
                 note if cancelled else f"job failed: {note}\n")
-        return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None)
+        ret = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
+        ret.return_value = None
+        return ret
 
 
 class NnlabLocalLauncher(_Launcher, LocalLauncher):
     """hydra/launcher=local: each job its own process through submitit, on this machine."""
 
+    cluster = "local"
+
 
 class NnlabSlurmLauncher(_Launcher, SlurmLauncher):
     """hydra/launcher=slurm and slurm_ddp: the request checked against the cluster before anything is queued."""
+
+    cluster = "slurm"
 
     def launch(self, job_overrides: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import FailedJobError

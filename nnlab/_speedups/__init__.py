@@ -71,12 +71,10 @@ _frozen: list[bool] = []
 
 
 def freeze_once() -> None:
-    """Before a process's first job (once its config is checked): every object alive (torch and torch._dynamo
-    alone make about a million) into the garbage collector's permanent generation. A full collection (loky
-    runs one after every task, Python its own generation-2 passes) then costs microseconds instead of ~0.16 s.
-    Once: what later jobs leave behind stays collectable."""
+    """Before a process's first job (its config checked, the runner imported): every object alive (torch and
+    torch._dynamo alone make about a million) into the garbage collector's permanent generation. A full
+    collection (loky runs one after every task, Python its own generation-2 passes) then costs microseconds
+    instead of ~0.16 s. Once: what later jobs leave behind stays collectable."""
     if not _frozen and enabled("gcfreeze"):
-        import nnlab.runner  # noqa: F401  what every job imports first (torch with it)
-
         gc.freeze()
         _frozen.append(True)

@@ -99,11 +99,11 @@ def _checked(cfg: DictConfig, hc: DictConfig) -> dict:
 
 def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | str | None:
     """Train the checked config in `run_dir` (resuming where asked or requeued); the monitored result."""
-    with _ctrl_c_held():
-        _speedups.freeze_once()  # imports the runner, and torch with it
-    from nnlab.loop import Interrupted, Pruned
-    from nnlab.runner import run
-    from nnlab.trial import PRUNED, epoch_hook
+    with _ctrl_c_held():  # torch comes with these
+        from nnlab.loop import Interrupted, Pruned
+        from nnlab.runner import run
+        from nnlab.trial import PRUNED, epoch_hook
+    _speedups.freeze_once()
 
     if multirun and not plain["trainer"]["threads"]:
         plain["trainer"]["threads"] = parallel_threads(hc.launcher)
