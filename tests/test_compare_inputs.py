@@ -66,3 +66,14 @@ def test_one_unreadable_run_does_not_hide_the_others(tmp_path):
     _run(tmp_path, "bad", ["activation=tanh"], "{broken")
     text = _text(runs_table(find_runs([tmp_path]), "final/val_acc", "t"))
     assert "0.9000" in text and "unreadable: metrics.json cannot be read" in text
+
+
+def test_an_output_path_in_a_missing_folder_is_refused_before_any_table(tmp_path, capsys):
+    """`--csv`/`--plot` into a folder that does not exist: exit 2 naming the folder, and no table printed
+    first (a configuration error is found before any work)."""
+    _run(tmp_path, "a", ["activation=relu"], {"final/val_acc": 0.9})
+    for flag in ("--csv", "--plot"):
+        assert main([str(tmp_path), flag, str(tmp_path / "no" / "such" / "out")]) == 2
+        out = capsys.readouterr().out
+        assert f"cannot write {flag}" in out and f"no folder {tmp_path / 'no' / 'such'}" in out
+        assert "activation=relu" not in out and "┃" not in out

@@ -153,6 +153,9 @@ def main(argv: list[str]) -> int:
     metric, by, problems = check_args(runs, args.metric, args.by)
     if not problems and (problem := baseline_problem(runs, by, args.baseline)):
         problems.append(problem)
+    problems += [f"cannot write {flag} {path}: no folder {path.parent}; choose a path in an existing folder"
+                 for flag, path in (("--csv", args.csv), ("--plot", args.plot))
+                 if path is not None and not path.parent.is_dir()]  # before the tables, not after
     if problems:
         console.print(f"nnlab compare: {'; '.join(problems)}", soft_wrap=True, markup=False, highlight=False)
         return 2
