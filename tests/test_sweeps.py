@@ -76,10 +76,11 @@ def test_compare_plot_writes_a_png(sweep, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_compare_empty_folder_says_so(tmp_path):
+def test_compare_empty_folder_says_so(tmp_path, capsys):
     """compare on a folder with no runs exits 2 and says there are no runs."""
-    r = nnlab("compare", str(tmp_path), cwd=tmp_path)
-    assert r.returncode == 2 and "no runs under" in r.stdout
+    from nnlab.cli.compare import main
+
+    assert main([str(tmp_path)]) == 2 and "no runs under" in capsys.readouterr().out
 
 
 @pytest.mark.slow
