@@ -1,34 +1,49 @@
-"""Atomic checkpoint files, loaded with weights_only=True."""
+"""Files written whole or not at all (checkpoints, and the small notes beside a run); checkpoints loaded with
+weights_only=True. torch is imported only where a checkpoint is written or read."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import IO, TYPE_CHECKING, Any
 
 from nnlab.registry import ConfigError
 
+if TYPE_CHECKING:
+    import torch
 
-def save_atomic(state: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
-    A crash mid-write leaves the previous file intact.
+def _replace_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """`write` into a temporary file in the same folder, fsync, then rename over `path`.
+
+    A crash mid-write leaves the previous file intact; a reader never sees half a file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(state: dict[str, Any], path: Path) -> None:
+    """torch.save `state` to `path`, atomically."""
+    import torch
+
+    _replace_atomic(path, lambda f: torch.save(state, f))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """`text` as the whole content of `path`, atomically."""
+    _replace_atomic(path, lambda f: f.write(text.encode()))
 
 
 def link_atomic(src: Path, dst: Path) -> None:
@@ -50,6 +65,8 @@ def link_atomic(src: Path, dst: Path) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint at `path`, or a ConfigError saying what is wrong with the file."""
+    import torch
+
     if not path.is_file():
         raise ConfigError(f"no checkpoint at {path}")
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nnlab.checkpoint import write_text_atomic
 from nnlab.registry import ConfigError
 
 if TYPE_CHECKING:  # torch is imported lazily: the run-folder resolver uses this module before any job
@@ -121,10 +122,7 @@ def shared_run_dir(claim: Callable[[], Path], root: Path, timeout_s: float = 120
     note = _note(root)
     if env_rank() == 0:
         path = claim()
-        note.parent.mkdir(parents=True, exist_ok=True)
-        tmp = note.with_suffix(".tmp")
-        tmp.write_text(str(path))
-        os.replace(tmp, note)
+        write_text_atomic(note, str(path))
         return path
     deadline = time.monotonic() + timeout_s
     while not note.is_file():

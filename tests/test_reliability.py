@@ -11,7 +11,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from nnlab.checkpoint import load_checkpoint, save_atomic
+from nnlab.checkpoint import load_checkpoint, save_atomic, write_text_atomic
 from nnlab.loop import Interrupted, NonFinite
 from nnlab.registry import ConfigError
 from nnlab.runner import run
@@ -134,6 +134,16 @@ def test_atomic_save_keeps_previous_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 
+def test_atomic_text_replaces_the_whole_file_and_leaves_no_temp_file(tmp_path):
+    """The notes beside a run (interrupted.txt, the DDP run-folder note) are written whole: a longer old
+    content does not survive a shorter new one, the folder is made, no temp file stays."""
+    path = tmp_path / "run" / "interrupted.txt"
+    write_text_atomic(path, "stopped by SIGTERM; a long first note\n")
+    write_text_atomic(path, "not started\n")
+    assert path.read_text() == "not started\n"
+    assert [p.name for p in path.parent.iterdir()] == ["interrupted.txt"]
+
+
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     """A truncated checkpoint raises a ConfigError saying it is corrupt or truncated."""
     path = tmp_path / "last.pt"
@@ -204,18 +214,18 @@ def test_resume_does_not_log_the_init_curve_twice(cfg_for, tmp_path, fake_mnist)
 def test_ctrl_c_while_torch_is_imported_takes_effect_when_the_import_is_done():
     """Ctrl-C inside the block that imports torch does not cut the import short (a half-loaded extension
     module ends in a traceback or in the interrupt being lost): the block finishes, then KeyboardInterrupt."""
-    from nnlab.cli.train import _ctrl_c_held
+    from nnlab.cli.failures import ctrl_c_held
 
     finished = []
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (CI may ignore SIGINT)
     try:
-        with pytest.raises(KeyboardInterrupt), _ctrl_c_held():
+        with pytest.raises(KeyboardInterrupt), ctrl_c_held():
             signal.raise_signal(signal.SIGINT)
             finished.append(True)
         assert finished
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignored (nohup): stays ignored, nothing is raised
-        with _ctrl_c_held():
+        with ctrl_c_held():
             signal.raise_signal(signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:

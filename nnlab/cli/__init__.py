@@ -70,8 +70,12 @@ def _dispatch(args: list[str]) -> None:
 
         train.main(rest)
     elif command in HANDLERS:
+        from nnlab.cli.failures import ctrl_c_held
+
         module, function = HANDLERS[command]
-        sys.exit(getattr(importlib.import_module(module), function)(rest))
+        with ctrl_c_held():  # some commands import torch at the top (bench)
+            handler = getattr(importlib.import_module(module), function)
+        sys.exit(handler(rest))
     else:
         import difflib
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from nnlab.cli.failures import ctrl_c_held
 from nnlab.config.compose import compose_with_search_path
 from nnlab.config.validate import validate
 from nnlab.registry import ConfigError
@@ -24,8 +25,9 @@ def doctor_command(overrides: list[str]) -> int:
 
         load_plugins(cfg.get("plugins"))
         validate(cfg, folders)
-        from nnlab.doctor import diagnose
-        from nnlab.runner import build
+        with ctrl_c_held():  # torch comes with these
+            from nnlab.doctor import diagnose
+            from nnlab.runner import build
 
         with tempfile.TemporaryDirectory() as tmp:
             results = diagnose(build(cfg, Path(tmp)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,28 @@ from nnlab.registry import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NONFINITE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 HYDRA_SPECIAL = set("=,[]{}()'\" \\:$*?~<>|;&")  # characters that make Hydra's override parser (or a shell) stumble
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C during the block (a command's heavy imports, torch above all) takes effect when it ends: a
+    KeyboardInterrupt raised inside an extension module's import leaves it half loaded, and the process then
+    ends in a traceback or, worse, goes on as if nothing had been pressed."""
+    pressed: list[int] = []
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored (nohup) or someone else's
+        yield
+        return
+    try:
+        old = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    except ValueError:  # not the main thread (a launcher's worker thread): nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 @contextmanager

@@ -11,8 +11,6 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -23,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nnlab import _speedups
+from nnlab.checkpoint import load_training_state, run_identity, write_text_atomic
 from nnlab.cli import failures
 from nnlab.cli.failures import EXIT_FAILED, EXIT_INTERRUPTED, resume_hint
 from nnlab.config.folders import forget_unused_claims, register
@@ -68,7 +67,7 @@ def train(cfg: DictConfig) -> float | str | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     if multirun and STOPPED:  # a signal stopped an earlier job of this in-process sweep: start no more
-        _write_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
+        write_text_atomic(run_dir / "interrupted.txt", f"not started: the sweep was stopped by {STOPPED[0]}\n")
         return None
     try:
         return _job(_checked(cfg, hc), hc, run_dir, multirun)
@@ -99,7 +98,7 @@ def _checked(cfg: DictConfig, hc: DictConfig) -> dict:
 
 def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | str | None:
     """Train the checked config in `run_dir` (resuming where asked or requeued); the monitored result."""
-    with _ctrl_c_held():  # torch comes with these
+    with failures.ctrl_c_held():  # torch comes with these
         from nnlab.loop import Interrupted, Pruned
         from nnlab.runner import run
         from nnlab.trial import PRUNED, epoch_hook
@@ -122,28 +121,6 @@ def _job(plain: dict, hc: DictConfig, run_dir: Path, multirun: bool) -> float | 
         return _stopped(multirun, run_dir, e)
     (run_dir / "interrupted.txt").unlink(missing_ok=True)  # a requeued or resumed job that got to the end
     return metrics.get(f"final/best_{monitor.replace('/', '_')}")
-
-
-@contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Ctrl-C during the block (torch's import) takes effect when it ends: a KeyboardInterrupt raised inside an
-    extension module's import leaves it half loaded, and the process then ends in a traceback or, worse, goes
-    on as if nothing had been pressed."""
-    pressed: list[int] = []
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored (nohup) or someone else's
-        yield
-        return
-    try:
-        old = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
-    except ValueError:  # not the main thread (a launcher's worker thread): nothing to hold
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 def _requeued(run_dir: Path) -> bool:
@@ -169,7 +146,7 @@ def _stopped(multirun: bool, run_dir: Path, e: Exception) -> None:
     if submitit_job:  # a warning that follows SIGTERM (preemption) waits until the note is written
         signal.pthread_sigmask(signal.SIG_BLOCK, {warning})
     note = f"stopped by {e}; checkpoints/last.pt saved; resume with: {hint}"
-    _write_atomic(run_dir / "interrupted.txt", note + "\n")
+    write_text_atomic(run_dir / "interrupted.txt", note + "\n")
     if not submitit_job:  # the sweep runs in this process (basic launcher): its other jobs do not start
         STOPPED[:] = [str(e)]
         return None
@@ -180,14 +157,8 @@ def _stopped(multirun: bool, run_dir: Path, e: Exception) -> None:
             log.warning("%s: handing over to submitit to requeue the job", note)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {warning})  # submitit's handler runs here: requeue and exit
     except Exception as not_requeued:  # submitit's UncompletedJobError: e.g. timed out too many times
-        _write_atomic(run_dir / "interrupted.txt", f"{note}; not requeued: {not_requeued}\n")
+        write_text_atomic(run_dir / "interrupted.txt", f"{note}; not requeued: {not_requeued}\n")
     return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _exit_for(e: BaseException) -> None:
@@ -207,8 +178,6 @@ def _console() -> Console:
 def resumed_config(composed: dict, run_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
     """The checkpoint's config with the overrides that may change on resume applied (ConfigError for others),
     and the checkpoint, which must belong to `run_dir`."""
-    from nnlab.checkpoint import load_training_state, run_identity
-
     path = run_dir / "checkpoints" / "last.pt"
     state = load_training_state(path)
     saved_id, folder_id = state.get("run_id"), run_identity(run_dir, create=False)
